@@ -1,0 +1,807 @@
+/*
+ * engine.c - stores over RocksDB: layout, open modes, reads, and bulk ingest.
+ *
+ * This is the one file that includes rocksdb/c.h.  Every RocksDB error string
+ * passes through take_error(), which maps it into syncstore's error space
+ * (engine.h) and a message naming the store; nothing else looks at errptr.
+ *
+ * Read-only opens never write into the store: RocksDB's info log goes to a
+ * private temporary directory, and when another process holds the store
+ * read-write (its LOCK file is locked) the store is opened as a RocksDB
+ * secondary, which follows the primary's files instead of assuming they stay.
+ *
+ * Bulk data enters only through SST files built in STORE/staging/ and ingested
+ * in one rocksdb_ingest_external_file() call: one version edit, so a reader
+ * sees all of an ingest or none of it.
+ */
+#include "engine.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#define FORMAT_FILE "FORMAT"
+#define FORMAT_MAGIC "syncstore-store"
+
+struct engine {
+    char *path;    /* the store directory as given */
+    char *db_path; /* STORE/db */
+    char *staging; /* STORE/staging */
+    char *log_dir; /* private info-log directory of a read-only open, or NULL */
+    int read_only;
+    int secondary;
+    dev_t dev;
+    ino_t ino;
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_envoptions_t *env_options;
+    atomic_ulong next_ingest; /* names staging files uniquely within the process */
+};
+
+struct engine_snapshot {
+    const rocksdb_snapshot_t *snap;
+};
+
+struct engine_iter {
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *ro;
+    char *lo, *hi;
+    size_t lo_len, hi_len;
+};
+
+struct engine_sst {
+    engine_ingest *ing;
+    rocksdb_sstfilewriter_t *writer;
+    char *path;
+    uint64_t entries;
+    int finished; /* 1 when sealed with at least one entry, -1 when dropped */
+};
+
+struct engine_ingest {
+    engine *e;
+    unsigned long id;
+    engine_sst **files; /* in the order they were begun */
+    size_t n, cap;
+};
+
+/* ---- Errors ---- */
+
+static int set_msg(char **msg, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int set_msg(char **msg, int code, const char *fmt, ...)
+{
+    if (msg) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(msg, fmt, ap) < 0) *msg = NULL;
+        va_end(ap);
+    }
+    return code;
+}
+
+/* Maps a RocksDB error string to our codes, builds "<what>: <rocksdb text>",
+ * and frees err. */
+static int take_error(char *err, char **msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int take_error(char *err, char **msg, const char *fmt, ...)
+{
+    int code = -EIO;
+    if (strstr(err, "No space left") || strstr(err, "ENOSPC"))
+        code = -ENOSPC;
+    else if (strstr(err, "While lock file") || strstr(err, "lock hold by current process"))
+        code = ENGINE_ELOCKED;
+    else if (strstr(err, "Corruption"))
+        code = ENGINE_ECORRUPT;
+    else if (strstr(err, "Permission denied"))
+        code = -EACCES;
+    else if (strstr(err, "No such file or directory"))
+        code = -ENOENT;
+    if (msg) {
+        char *what = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&what, fmt, ap) < 0) what = NULL;
+        va_end(ap);
+        if (asprintf(msg, "%s: %s", what ? what : "rocksdb", err) < 0) *msg = NULL;
+        free(what);
+    }
+    rocksdb_free(err);
+    return code;
+}
+
+const char *engine_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "success";
+    case ENGINE_ENOTSTORE:
+        return "not a syncstore store";
+    case ENGINE_EFORMAT:
+        return "store format is newer than this syncstore";
+    case ENGINE_ELOCKED:
+        return "store is held by another process";
+    case ENGINE_ECORRUPT:
+        return "store is corrupted";
+    case ENGINE_ECANCELED:
+        return "cancelled";
+    default:
+        return code < 0 && code > -4096 ? strerror(-code) : "unknown error";
+    }
+}
+
+/* ---- Store layout ---- */
+
+static char *path_join(const char *a, const char *b)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", a, b) < 0) return NULL;
+    return p;
+}
+
+/* Reads STORE/FORMAT.  Returns the version (> 0), 0 when the file is absent, or
+ * a negative code. */
+static int read_format(const char *path, char **msg)
+{
+    char *file = path_join(path, FORMAT_FILE);
+    if (!file) return -ENOMEM;
+    FILE *f = fopen(file, "r");
+    free(file);
+    if (!f) {
+        if (errno == ENOENT) return 0;
+        return set_msg(msg, -errno, "cannot read the format marker of store '%s': %s", path,
+                       strerror(errno));
+    }
+    char line[64] = "";
+    int version = -1;
+    char tail = 0;
+    if (fgets(line, sizeof line, f) && sscanf(line, FORMAT_MAGIC " %d%c", &version, &tail) == 2 &&
+        tail == '\n' && version > 0) {
+        fclose(f);
+        return version;
+    }
+    fclose(f);
+    return set_msg(msg, ENGINE_ENOTSTORE, "'%s' is not a syncstore store (bad FORMAT marker)",
+                   path);
+}
+
+static int write_format(const char *path, char **msg)
+{
+    char *file = path_join(path, FORMAT_FILE);
+    char *tmp = path_join(path, FORMAT_FILE ".tmp");
+    int rc = -ENOMEM;
+    if (!file || !tmp) goto out;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = set_msg(msg, -errno, "cannot create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    char text[64];
+    int n = snprintf(text, sizeof text, FORMAT_MAGIC " %d\n", ENGINE_FORMAT_VERSION);
+    if (write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
+        rc = set_msg(msg, errno ? -errno : -EIO, "cannot write '%s': %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    close(fd);
+    if (rename(tmp, file) != 0) {
+        rc = set_msg(msg, -errno, "cannot create '%s': %s", file, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    rc = 0;
+out:
+    free(file);
+    free(tmp);
+    return rc;
+}
+
+/* 1 when the directory holds nothing but what an interrupted creation leaves. */
+static int dir_is_creatable(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *de;
+    int ok = 1;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "staging") ||
+            !strcmp(n, FORMAT_FILE ".tmp"))
+            continue;
+        ok = 0;
+        break;
+    }
+    closedir(d);
+    return ok;
+}
+
+/* Removes every file in the staging directory (leftovers of a crash). */
+static void clean_staging(const char *staging)
+{
+    DIR *d = opendir(staging);
+    if (!d) return;
+    int dfd = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) unlinkat(dfd, de->d_name, 0);
+    closedir(d);
+}
+
+/* 1 when another process holds a lock on db/LOCK (a read-write RocksDB open). */
+static int lock_held_elsewhere(const char *db_path)
+{
+    char *lock = path_join(db_path, "LOCK");
+    if (!lock) return 0;
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    free(lock);
+    if (fd < 0) return 0;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    int held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    close(fd);
+    return held;
+}
+
+static void engine_free_fields(engine *e)
+{
+    if (e->db) rocksdb_close(e->db);
+    if (e->options) rocksdb_options_destroy(e->options);
+    if (e->env_options) rocksdb_envoptions_destroy(e->env_options);
+    if (e->log_dir) {
+        /* The private log directory holds only RocksDB's info logs. */
+        clean_staging(e->log_dir);
+        rmdir(e->log_dir);
+        free(e->log_dir);
+    }
+    free(e->path);
+    free(e->db_path);
+    free(e->staging);
+    free(e);
+}
+
+static rocksdb_options_t *make_options(int create)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, (unsigned char)create);
+    rocksdb_options_increase_parallelism(o, 2);
+    rocksdb_options_set_keep_log_file_num(o, 4);
+    rocksdb_options_set_max_log_file_size(o, 4 << 20);
+    rocksdb_options_set_info_log_level(o, 2 /* WARN */);
+    return o;
+}
+
+int engine_open(const char *path, int flags, engine **out, char **msg)
+{
+    int create = (flags & ENGINE_OPEN_CREATE) != 0;
+    int read_only = !create && (flags & ENGINE_OPEN_READ_ONLY) != 0;
+    int rc;
+    char *err = NULL;
+    *out = NULL;
+
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT || !create)
+            return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
+        if (mkdir(path, 0755) != 0)
+            return set_msg(msg, -errno, "cannot create store '%s': %s", path, strerror(errno));
+        if (stat(path, &st) != 0)
+            return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) return set_msg(msg, -ENOTDIR, "store '%s' is not a directory", path);
+    if (access(path, R_OK | X_OK) != 0)
+        return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
+
+    int version = read_format(path, msg);
+    if (version < 0) return version;
+    if (version == 0 && !(create && dir_is_creatable(path)))
+        return set_msg(msg, ENGINE_ENOTSTORE, "'%s' is not a syncstore store (no FORMAT marker)%s",
+                       path, create ? " and not empty" : "");
+    if (version > ENGINE_FORMAT_VERSION)
+        return set_msg(msg, ENGINE_EFORMAT,
+                       "store '%s' has format %d, newer than this syncstore's %d", path, version,
+                       ENGINE_FORMAT_VERSION);
+
+    engine *e = calloc(1, sizeof *e);
+    if (!e) return -ENOMEM;
+    e->read_only = read_only;
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    e->path = strdup(path);
+    e->db_path = path_join(path, "db");
+    e->staging = path_join(path, "staging");
+    if (!e->path || !e->db_path || !e->staging) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    e->options = make_options(version == 0);
+    e->env_options = rocksdb_envoptions_create();
+
+    if (version == 0) {
+        if (mkdir(e->staging, 0755) != 0 && errno != EEXIST) {
+            rc = set_msg(msg, -errno, "cannot create '%s': %s", e->staging, strerror(errno));
+            goto fail;
+        }
+    }
+
+    if (read_only) {
+        const char *tmp = getenv("TMPDIR");
+        if (asprintf(&e->log_dir, "%s/syncstore-ro-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 ||
+            !mkdtemp(e->log_dir)) {
+            free(e->log_dir);
+            e->log_dir = NULL;
+            rc = set_msg(msg, -errno, "cannot make a temporary directory: %s", strerror(errno));
+            goto fail;
+        }
+        rocksdb_options_set_db_log_dir(e->options, e->log_dir);
+        if (lock_held_elsewhere(e->db_path)) {
+            e->secondary = 1;
+            rocksdb_options_set_max_open_files(e->options, -1);
+            e->db = rocksdb_open_as_secondary(e->options, e->db_path, e->log_dir, &err);
+        } else {
+            e->db = rocksdb_open_for_read_only(e->options, e->db_path, 0, &err);
+        }
+        if (err) {
+            rc = take_error(err, msg, "cannot open store '%s' read-only", path);
+            goto fail;
+        }
+    } else {
+        e->db = rocksdb_open(e->options, e->db_path, &err);
+        if (err) {
+            rc = take_error(err, msg, "cannot open store '%s'", path);
+            if (rc == ENGINE_ELOCKED && msg) {
+                free(*msg);
+                *msg = NULL;
+                set_msg(msg, rc,
+                        "store '%s' is held by another process (a mount or another "
+                        "syncstore command); stop it first",
+                        path);
+            }
+            goto fail;
+        }
+        if (mkdir(e->staging, 0755) != 0 && errno != EEXIST) {
+            rc = set_msg(msg, -errno, "cannot create '%s': %s", e->staging, strerror(errno));
+            goto fail;
+        }
+        clean_staging(e->staging);
+        if (version == 0 && (rc = write_format(path, msg)) != 0) goto fail;
+    }
+    *out = e;
+    return 0;
+fail:
+    engine_free_fields(e);
+    return rc;
+}
+
+void engine_close(engine *e)
+{
+    if (e) engine_free_fields(e);
+}
+
+const char *engine_path(const engine *e)
+{
+    return e->path;
+}
+
+const char *engine_staging_dir(const engine *e)
+{
+    return e->staging;
+}
+
+int engine_is_read_only(const engine *e)
+{
+    return e->read_only;
+}
+
+int engine_same_store(const engine *a, const engine *b)
+{
+    return a->dev == b->dev && a->ino == b->ino;
+}
+
+/* ---- Snapshots ---- */
+
+engine_snapshot *engine_snapshot_new(engine *e)
+{
+    engine_snapshot *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    s->snap = rocksdb_create_snapshot(e->db);
+    return s;
+}
+
+void engine_snapshot_free(engine *e, engine_snapshot *snap)
+{
+    if (!snap) return;
+    rocksdb_release_snapshot(e->db, snap->snap);
+    free(snap);
+}
+
+/* ---- Reads ---- */
+
+int engine_get(engine *e, const engine_snapshot *snap, const char *sync_id, const char *bucket,
+               const void *key, size_t key_len, char **value, size_t *value_len, char **msg)
+{
+    int rc;
+    if ((rc = engine_check_sync_id(sync_id, strlen(sync_id), msg)) ||
+        (rc = engine_check_bucket(bucket, strlen(bucket), msg)) ||
+        (rc = engine_check_key(key, key_len, msg)))
+        return rc;
+    char disk[ENGINE_DISK_KEY_MAX];
+    size_t n = engine_key_encode(disk, sync_id, bucket, key, key_len);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    if (snap) rocksdb_readoptions_set_snapshot(ro, snap->snap);
+    char *err = NULL;
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(e->db, ro, disk, n, &err);
+    rocksdb_readoptions_destroy(ro);
+    if (err) return take_error(err, msg, "cannot read store '%s'", e->path);
+    if (!v) return -ENOENT;
+    size_t len;
+    const char *data = rocksdb_pinnableslice_value(v, &len);
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        rocksdb_pinnableslice_destroy(v);
+        return -ENOMEM;
+    }
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    rocksdb_pinnableslice_destroy(v);
+    *value = copy;
+    *value_len = len;
+    return 0;
+}
+
+/* ---- Iterators ---- */
+
+static const char all_lo[] = "\x01";
+static const char all_hi[] = "\xff";
+
+engine_iter *engine_iter_new_range(engine *e, const engine_snapshot *snap, const void *lo,
+                                   size_t lo_len, const void *hi, size_t hi_len)
+{
+    if (!hi) {
+        hi = all_hi;
+        hi_len = 1;
+    }
+    engine_iter *it = calloc(1, sizeof *it);
+    if (!it) return NULL;
+    it->lo = malloc(lo_len ? lo_len : 1);
+    it->hi = malloc(hi_len ? hi_len : 1);
+    if (!it->lo || !it->hi) {
+        free(it->lo);
+        free(it->hi);
+        free(it);
+        return NULL;
+    }
+    memcpy(it->lo, lo, lo_len);
+    memcpy(it->hi, hi, hi_len);
+    it->lo_len = lo_len;
+    it->hi_len = hi_len;
+    it->ro = rocksdb_readoptions_create();
+    if (snap) rocksdb_readoptions_set_snapshot(it->ro, snap->snap);
+    rocksdb_readoptions_set_iterate_lower_bound(it->ro, it->lo, it->lo_len);
+    rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->hi, it->hi_len);
+    it->it = rocksdb_create_iterator(e->db, it->ro);
+    return it;
+}
+
+engine_iter *engine_iter_new_sync(engine *e, const engine_snapshot *snap, const char *sync_id)
+{
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
+    return engine_iter_new_range(e, snap, lo, lo_len, hi, hi_len);
+}
+
+engine_iter *engine_iter_new_bucket(engine *e, const engine_snapshot *snap, const char *sync_id,
+                                    const char *bucket)
+{
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_bucket(sync_id, bucket, lo, &lo_len, hi, &hi_len);
+    return engine_iter_new_range(e, snap, lo, lo_len, hi, hi_len);
+}
+
+engine_iter *engine_iter_new_prefix(engine *e, const engine_snapshot *snap, const char *sync_id,
+                                    const char *bucket, const void *prefix, size_t prefix_len)
+{
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_prefix(sync_id, bucket, prefix, prefix_len, lo, &lo_len, hi, &hi_len);
+    return engine_iter_new_range(e, snap, lo, lo_len, hi, hi_len);
+}
+
+engine_iter *engine_iter_new_all(engine *e, const engine_snapshot *snap)
+{
+    return engine_iter_new_range(e, snap, all_lo, 1, all_hi, 1);
+}
+
+void engine_iter_free(engine_iter *it)
+{
+    if (!it) return;
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->ro);
+    free(it->lo);
+    free(it->hi);
+    free(it);
+}
+
+void engine_iter_seek_first(engine_iter *it)
+{
+    rocksdb_iter_seek(it->it, it->lo, it->lo_len);
+}
+
+void engine_iter_seek(engine_iter *it, const void *disk_key, size_t len)
+{
+    rocksdb_iter_seek(it->it, disk_key, len);
+}
+
+int engine_iter_valid(const engine_iter *it)
+{
+    return rocksdb_iter_valid(it->it);
+}
+
+void engine_iter_next(engine_iter *it)
+{
+    rocksdb_iter_next(it->it);
+}
+
+const char *engine_iter_disk_key(const engine_iter *it, size_t *len)
+{
+    return rocksdb_iter_key(it->it, len);
+}
+
+const char *engine_iter_value(const engine_iter *it, size_t *len)
+{
+    return rocksdb_iter_value(it->it, len);
+}
+
+int engine_iter_parts(const engine_iter *it, struct engine_key_parts *parts, char **msg)
+{
+    size_t len;
+    const char *k = rocksdb_iter_key(it->it, &len);
+    return engine_key_decode(k, len, parts, msg);
+}
+
+int engine_iter_status(const engine_iter *it, char **msg)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(it->it, &err);
+    if (err) return take_error(err, msg, "cannot read store");
+    return 0;
+}
+
+/* ---- Listing ---- */
+
+/* Finds the first key in [lo, hi) and copies its part number `part` (0: sync,
+ * 1: bucket) into out. */
+static int next_name(engine *e, const engine_snapshot *snap, const char *lo, size_t lo_len,
+                     const char *hi, size_t hi_len, int part, char *out, char **msg)
+{
+    engine_iter *it = engine_iter_new_range(e, snap, lo, lo_len, hi, hi_len);
+    if (!it) return -ENOMEM;
+    engine_iter_seek_first(it);
+    int rc = 0;
+    if (engine_iter_valid(it)) {
+        struct engine_key_parts p;
+        rc = engine_iter_parts(it, &p, msg);
+        if (rc == 0) {
+            if (part == 0) {
+                memcpy(out, p.sync_id, p.sync_id_len);
+                out[p.sync_id_len] = '\0';
+            } else {
+                memcpy(out, p.bucket, p.bucket_len);
+                out[p.bucket_len] = '\0';
+            }
+            rc = 1;
+        } else {
+            rc = ENGINE_ECORRUPT;
+        }
+    } else {
+        rc = engine_iter_status(it, msg);
+    }
+    engine_iter_free(it);
+    return rc;
+}
+
+int engine_next_sync(engine *e, const engine_snapshot *snap, const char *after, char *out,
+                     char **msg)
+{
+    char lo[ENGINE_SYNC_ID_MAX + 2];
+    size_t lo_len;
+    if (!after || !*after) {
+        lo[0] = '\x01';
+        lo_len = 1;
+    } else {
+        size_t n = strlen(after);
+        if (n > ENGINE_SYNC_ID_MAX)
+            return set_msg(msg, -EINVAL, "sync_id is longer than %d", ENGINE_SYNC_ID_MAX);
+        memcpy(lo, after, n);
+        lo[n] = '\x01';
+        lo_len = n + 1;
+    }
+    return next_name(e, snap, lo, lo_len, all_hi, 1, 0, out, msg);
+}
+
+int engine_next_bucket(engine *e, const engine_snapshot *snap, const char *sync_id,
+                       const char *after, char *out, char **msg)
+{
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
+    if (rc) return rc;
+    engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
+    if (after && *after) {
+        if ((rc = engine_check_bucket(after, strlen(after), msg))) return rc;
+        /* sync 0x00 after 0x01: past every key of bucket `after`. */
+        lo_len = engine_key_encode(lo, sync_id, after, NULL, 0);
+        lo[lo_len - 1] = '\x01';
+    }
+    return next_name(e, snap, lo, lo_len, hi, hi_len, 1, out, msg);
+}
+
+int engine_sync_exists(engine *e, const engine_snapshot *snap, const char *sync_id, char **msg)
+{
+    engine_iter *it = engine_iter_new_sync(e, snap, sync_id);
+    if (!it) return -ENOMEM;
+    engine_iter_seek_first(it);
+    int rc = engine_iter_valid(it) ? 1 : engine_iter_status(it, msg);
+    engine_iter_free(it);
+    return rc;
+}
+
+/* ---- Bulk ingest ---- */
+
+int engine_ingest_new(engine *e, engine_ingest **out, char **msg)
+{
+    if (e->read_only) return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+    engine_ingest *ing = calloc(1, sizeof *ing);
+    if (!ing) return -ENOMEM;
+    ing->e = e;
+    ing->id = atomic_fetch_add(&e->next_ingest, 1);
+    *out = ing;
+    return 0;
+}
+
+int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg)
+{
+    if (ing->n == ing->cap) {
+        size_t cap = ing->cap ? ing->cap * 2 : 8;
+        engine_sst **files = realloc(ing->files, cap * sizeof *files);
+        if (!files) return -ENOMEM;
+        ing->files = files;
+        ing->cap = cap;
+    }
+    engine_sst *w = calloc(1, sizeof *w);
+    if (!w) return -ENOMEM;
+    w->ing = ing;
+    if (asprintf(&w->path, "%s/%ld-%lu-%zu.sst", ing->e->staging, (long)getpid(), ing->id, ing->n) <
+        0) {
+        free(w);
+        return -ENOMEM;
+    }
+    w->writer = rocksdb_sstfilewriter_create(ing->e->env_options, ing->e->options);
+    char *err = NULL;
+    rocksdb_sstfilewriter_open(w->writer, w->path, &err);
+    if (err) {
+        int rc = take_error(err, msg, "cannot create staging file '%s'", w->path);
+        rocksdb_sstfilewriter_destroy(w->writer);
+        unlink(w->path);
+        free(w->path);
+        free(w);
+        return rc;
+    }
+    ing->files[ing->n++] = w;
+    *out = w;
+    return 0;
+}
+
+int engine_sst_put(engine_sst *w, const void *disk_key, size_t key_len, const void *value,
+                   size_t value_len, char **msg)
+{
+    char *err = NULL;
+    rocksdb_sstfilewriter_put(w->writer, disk_key, key_len, value, value_len, &err);
+    if (err) return take_error(err, msg, "cannot write staging file '%s'", w->path);
+    w->entries++;
+    return 0;
+}
+
+int engine_sst_delete_range(engine_sst *w, const void *lo, size_t lo_len, const void *hi,
+                            size_t hi_len, char **msg)
+{
+    char *err = NULL;
+    rocksdb_sstfilewriter_delete_range(w->writer, lo, lo_len, hi, hi_len, &err);
+    if (err) return take_error(err, msg, "cannot write staging file '%s'", w->path);
+    w->entries++;
+    return 0;
+}
+
+uint64_t engine_sst_file_size(const engine_sst *w)
+{
+    uint64_t size = 0;
+    rocksdb_sstfilewriter_file_size(w->writer, &size);
+    return size;
+}
+
+int engine_sst_finish(engine_sst *w, char **msg)
+{
+    if (w->finished) return 0;
+    if (w->entries == 0) {
+        /* RocksDB refuses to seal an empty file; there is nothing to ingest. */
+        rocksdb_sstfilewriter_destroy(w->writer);
+        w->writer = NULL;
+        unlink(w->path);
+        w->finished = -1;
+        return 0;
+    }
+    char *err = NULL;
+    rocksdb_sstfilewriter_finish(w->writer, &err);
+    if (err) return take_error(err, msg, "cannot finish staging file '%s'", w->path);
+    rocksdb_sstfilewriter_destroy(w->writer);
+    w->writer = NULL;
+    w->finished = 1;
+    return 0;
+}
+
+size_t engine_ingest_file_count(const engine_ingest *ing)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ing->n; i++)
+        n += ing->files[i]->finished == 1;
+    return n;
+}
+
+int engine_ingest_commit(engine_ingest *ing, char **msg)
+{
+    const char **list = calloc(ing->n ? ing->n : 1, sizeof *list);
+    if (!list) return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < ing->n; i++) {
+        engine_sst *w = ing->files[i];
+        if (!w->finished) {
+            free(list);
+            return set_msg(msg, -EINVAL, "staging file '%s' was not finished", w->path);
+        }
+        if (w->finished == 1) list[n++] = w->path;
+    }
+    int rc = 0;
+    if (n > 0) {
+        rocksdb_ingestexternalfileoptions_t *o = rocksdb_ingestexternalfileoptions_create();
+        rocksdb_ingestexternalfileoptions_set_move_files(o, 1);
+        rocksdb_ingestexternalfileoptions_set_snapshot_consistency(o, 1);
+        rocksdb_ingestexternalfileoptions_set_allow_global_seqno(o, 1);
+        rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(o, 1);
+        char *err = NULL;
+        rocksdb_ingest_external_file(ing->e->db, list, n, o, &err);
+        rocksdb_ingestexternalfileoptions_destroy(o);
+        if (err) rc = take_error(err, msg, "cannot ingest into store '%s'", ing->e->path);
+    }
+    free(list);
+    return rc;
+}
+
+void engine_ingest_free(engine_ingest *ing)
+{
+    if (!ing) return;
+    for (size_t i = 0; i < ing->n; i++) {
+        engine_sst *w = ing->files[i];
+        if (w->writer) rocksdb_sstfilewriter_destroy(w->writer);
+        unlink(w->path); /* already gone after a moving ingest */
+        free(w->path);
+        free(w);
+    }
+    free(ing->files);
+    free(ing);
+}

@@ -1,0 +1,213 @@
+/*
+ * engine.h - the syncstore store engine: the only module that talks to RocksDB.
+ *
+ * A store is a directory that syncstore created:
+ *
+ *     STORE/FORMAT     the format marker, "syncstore-store <version>\n"
+ *     STORE/db/        the RocksDB database (ldb and sst_dump read it)
+ *     STORE/staging/   SST files being built for one ingest; emptied at every
+ *                      read-write open, so a crash leaves nothing behind for long
+ *
+ * Records live under the on-disk key  sync_id 0x00 bucket 0x00 key , so each sync
+ * is the contiguous range [sync_id 0x00, sync_id 0x01) and each bucket one range
+ * inside it.  Keys whose first byte is 0x00 or 0xFF hold the store's own metadata.
+ *
+ * Errors.  Every function that can fail returns 0 or a negative code: either a
+ * negated errno value (-ENOENT, -EINVAL, -ENOSPC, -EIO, -ENOMEM, -EACCES, ...) or
+ * one of the ENGINE_E* codes below.  engine_strerror() explains any of them.  Where
+ * a function takes `char **msg`, a failure also stores a malloc'd, human-readable
+ * message there (lowercase, naming the input) unless msg is NULL; the caller frees
+ * it.  On success *msg is left untouched.
+ */
+#ifndef SYNCSTORE_ENGINE_H
+#define SYNCSTORE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Library error codes, distinct from every errno value. */
+#define ENGINE_ENOTSTORE (-10001) /* a directory that syncstore did not create */
+#define ENGINE_EFORMAT (-10002)   /* a store of a newer format than this build */
+#define ENGINE_ELOCKED (-10003)   /* another process holds the store read-write */
+#define ENGINE_ECORRUPT (-10004)  /* RocksDB reported corruption */
+#define ENGINE_ECANCELED (-10005) /* the caller cancelled the operation */
+
+const char *engine_strerror(int code);
+
+/* Limits of the data model (SPEC "Data model"). */
+#define ENGINE_SYNC_ID_MAX 128
+#define ENGINE_BUCKET_MAX 64
+#define ENGINE_KEY_MAX 1024
+#define ENGINE_VALUE_MAX (64u * 1024 * 1024)
+#define ENGINE_FORMAT_VERSION 1
+/* Longest on-disk key: sync 0x00 bucket 0x00 key. */
+#define ENGINE_DISK_KEY_MAX (ENGINE_SYNC_ID_MAX + 1 + ENGINE_BUCKET_MAX + 1 + ENGINE_KEY_MAX)
+
+/* ---- Validation: 0, or -EINVAL with a message naming the bad part. ---- */
+
+int engine_check_sync_id(const char *sync_id, size_t len, char **msg);
+int engine_check_bucket(const char *bucket, size_t len, char **msg);
+int engine_check_key(const void *key, size_t len, char **msg);
+int engine_check_value_len(size_t len, char **msg);
+
+/* ---- On-disk keys (pure; no store needed). ---- */
+
+/* Encodes sync 0x00 bucket 0x00 key into out (ENGINE_DISK_KEY_MAX bytes) and
+ * returns its length.  The parts must already be valid. */
+size_t engine_key_encode(char *out, const char *sync_id, const char *bucket, const void *key,
+                         size_t key_len);
+
+/* A decoded on-disk key: pointers into the encoded key (borrowed, not
+ * NUL-terminated), valid as long as the encoded key is. */
+struct engine_key_parts {
+    const char *sync_id;
+    size_t sync_id_len;
+    const char *bucket;
+    size_t bucket_len;
+    const char *key;
+    size_t key_len;
+};
+
+/* Splits an on-disk key; -EINVAL (with a message) when it is not one a sync
+ * range can hold: a metadata key, a missing separator, or a bad part. */
+int engine_key_decode(const void *disk_key, size_t len, struct engine_key_parts *parts, char **msg);
+
+/* Range bounds [lo, hi) of a sync, a bucket in it, or keys with a given prefix in
+ * a bucket.  Each writes into lo and hi (ENGINE_DISK_KEY_MAX + 1 bytes each) and
+ * stores their lengths.  A prefix range with an empty prefix is the bucket's. */
+void engine_range_sync(const char *sync_id, char *lo, size_t *lo_len, char *hi, size_t *hi_len);
+void engine_range_bucket(const char *sync_id, const char *bucket, char *lo, size_t *lo_len,
+                         char *hi, size_t *hi_len);
+/* Returns 0, or 1 when the prefix is all 0xFF bytes and the range has no
+ * finite key bound inside the bucket; then hi is the bucket's upper bound. */
+int engine_range_prefix(const char *sync_id, const char *bucket, const void *prefix,
+                        size_t prefix_len, char *lo, size_t *lo_len, char *hi, size_t *hi_len);
+
+/* ---- Stores ---- */
+
+typedef struct engine engine;
+
+enum engine_open_flags {
+    ENGINE_OPEN_READ_WRITE = 0,
+    ENGINE_OPEN_READ_ONLY = 1, /* never writes; a secondary if another process holds it */
+    ENGINE_OPEN_CREATE = 2,    /* read-write, and create the store if the path is absent
+                                  or an empty directory */
+};
+
+/* Opens the store at path.  Errors: -ENOENT (no such directory), -ENOTDIR,
+ * -EACCES, ENGINE_ENOTSTORE, ENGINE_EFORMAT, ENGINE_ELOCKED (read-write open of a
+ * store another process holds), -EIO.  A read-write open removes staging files
+ * left by a crashed process.  *out is owned by the caller: engine_close() it. */
+int engine_open(const char *path, int flags, engine **out, char **msg);
+
+/* Closes the store and frees it; NULL is allowed.  Every iterator, snapshot and
+ * ingest of the store must be freed first. */
+void engine_close(engine *e);
+
+const char *engine_path(const engine *e);
+int engine_is_read_only(const engine *e);
+
+/* Whether two open stores are the same directory (device and inode). */
+int engine_same_store(const engine *a, const engine *b);
+
+/* ---- Snapshots: a point-in-time view; NULL means "latest" wherever one is taken. ---- */
+
+typedef struct engine_snapshot engine_snapshot;
+
+engine_snapshot *engine_snapshot_new(engine *e);
+void engine_snapshot_free(engine *e, engine_snapshot *snap);
+
+/* ---- Point reads ---- */
+
+/* Reads one record.  On success *value is a malloc'd copy (NUL-terminated after
+ * *value_len bytes for convenience) that the caller frees.  -ENOENT when absent. */
+int engine_get(engine *e, const engine_snapshot *snap, const char *sync_id, const char *bucket,
+               const void *key, size_t key_len, char **value, size_t *value_len, char **msg);
+
+/* ---- Iterators: bounded to a range, in key order. ---- */
+
+typedef struct engine_iter engine_iter;
+
+/* An iterator over the raw on-disk range [lo, hi) (hi NULL: to the end of the
+ * sync space, before the 0xFF metadata).  The bounds are copied. */
+engine_iter *engine_iter_new_range(engine *e, const engine_snapshot *snap, const void *lo,
+                                   size_t lo_len, const void *hi, size_t hi_len);
+engine_iter *engine_iter_new_sync(engine *e, const engine_snapshot *snap, const char *sync_id);
+engine_iter *engine_iter_new_bucket(engine *e, const engine_snapshot *snap, const char *sync_id,
+                                    const char *bucket);
+engine_iter *engine_iter_new_prefix(engine *e, const engine_snapshot *snap, const char *sync_id,
+                                    const char *bucket, const void *prefix, size_t prefix_len);
+/* Every record of every sync. */
+engine_iter *engine_iter_new_all(engine *e, const engine_snapshot *snap);
+void engine_iter_free(engine_iter *it);
+
+void engine_iter_seek_first(engine_iter *it);
+/* Seeks to the first on-disk key >= disk_key (clamped to the iterator's range). */
+void engine_iter_seek(engine_iter *it, const void *disk_key, size_t len);
+int engine_iter_valid(const engine_iter *it);
+void engine_iter_next(engine_iter *it);
+/* Borrowed until the iterator moves. */
+const char *engine_iter_disk_key(const engine_iter *it, size_t *len);
+const char *engine_iter_value(const engine_iter *it, size_t *len);
+/* Decodes the current key; -EINVAL for a key no sync can hold (a damaged store). */
+int engine_iter_parts(const engine_iter *it, struct engine_key_parts *parts, char **msg);
+/* 0 when the iteration ended because the range is exhausted; else the error. */
+int engine_iter_status(const engine_iter *it, char **msg);
+
+/* ---- Listing syncs and buckets, one seek per entry (never a scan). ---- */
+
+/* Finds the first sync_id after `after` (NULL or "" for the first) and copies it,
+ * NUL-terminated, into out (ENGINE_SYNC_ID_MAX + 1 bytes).  Returns 1 when found,
+ * 0 at the end, or a negative error. */
+int engine_next_sync(engine *e, const engine_snapshot *snap, const char *after, char *out,
+                     char **msg);
+/* The same for the buckets of one sync (out: ENGINE_BUCKET_MAX + 1 bytes). */
+int engine_next_bucket(engine *e, const engine_snapshot *snap, const char *sync_id,
+                       const char *after, char *out, char **msg);
+/* 1 when the sync holds at least one record, 0 when not, or an error. */
+int engine_sync_exists(engine *e, const engine_snapshot *snap, const char *sync_id, char **msg);
+
+/* ---- Bulk ingest: the one write path for bulk data. ----
+ *
+ * An ingest collects SST files written into STORE/staging/ and adds them to the
+ * database in ONE rocksdb_ingest_external_file call (move_files on), so their
+ * whole contents become visible at once.  Files are ingested in the order they
+ * were started.  Files that overlap each other get increasing sequence numbers in
+ * that order, so a later file wins over an earlier one; a range tombstone in a
+ * file hides older data (and earlier files) but never keys of its own file.
+ * Staging files are removed when the ingest is freed, whatever happened.
+ */
+
+typedef struct engine_ingest engine_ingest;
+typedef struct engine_sst engine_sst;
+
+int engine_ingest_new(engine *e, engine_ingest **out, char **msg);
+
+/* Starts the next SST file of the ingest.  The writer belongs to the ingest and
+ * stays valid until engine_sst_finish() or engine_ingest_free(). */
+int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg);
+
+/* Adds a record; keys must be strictly increasing within one file. */
+int engine_sst_put(engine_sst *w, const void *disk_key, size_t key_len, const void *value,
+                   size_t value_len, char **msg);
+/* Adds a range tombstone [lo, hi). */
+int engine_sst_delete_range(engine_sst *w, const void *lo, size_t lo_len, const void *hi,
+                            size_t hi_len, char **msg);
+/* Bytes written so far (an estimate until finished). */
+uint64_t engine_sst_file_size(const engine_sst *w);
+/* Seals the file.  A file with no entry at all is dropped (not ingested). */
+int engine_sst_finish(engine_sst *w, char **msg);
+
+/* Number of finished files waiting to be ingested. */
+size_t engine_ingest_file_count(const engine_ingest *ing);
+
+/* Ingests every finished file in one call.  Every file must be finished. */
+int engine_ingest_commit(engine_ingest *ing, char **msg);
+
+/* Frees the ingest and removes its staging files; NULL is allowed. */
+void engine_ingest_free(engine_ingest *ing);
+
+/* The staging directory, STORE/staging (borrowed). */
+const char *engine_staging_dir(const engine *e);
+
+#endif

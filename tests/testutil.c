@@ -1,0 +1,89 @@
+/*
+ * testutil.c - temp directories, fresh stores and shared fixtures for tests.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *tu_mkdtemp(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *path = NULL;
+    if (asprintf(&path, "%s/syncstore-test-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+        fail_msg("out of memory");
+    if (!mkdtemp(path)) fail_msg("mkdtemp %s failed", path);
+    return path;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_rmtree(char *path)
+{
+    if (!path) return;
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(path);
+}
+
+char *tu_join(const char *dir, const char *name)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", dir, name) < 0) fail_msg("out of memory");
+    return p;
+}
+
+engine *tu_create_store(const char *dir, const char *name)
+{
+    char *path = tu_join(dir, name);
+    engine *e = NULL;
+    char *msg = NULL;
+    int rc = engine_open(path, ENGINE_OPEN_CREATE, &e, &msg);
+    if (rc) fail_msg("creating store %s: %s", path, msg ? msg : engine_strerror(rc));
+    free(path);
+    return e;
+}
+
+char *tu_shared_data(const char *relpath)
+{
+    const char *shared = getenv("SYNCSTORE_SHARED");
+    char *p = NULL;
+    if (asprintf(&p, "%s/data/%s", shared && *shared ? shared : "../shared", relpath) < 0)
+        fail_msg("out of memory");
+    return p;
+}
+
+void tu_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot create %s", path);
+    if (len && fwrite(data, 1, len, f) != len) fail_msg("cannot write %s", path);
+    if (fclose(f)) fail_msg("cannot close %s", path);
+}
+
+int tu_count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}

@@ -1,0 +1,27 @@
+/*
+ * testutil.h - helpers shared by the cmocka tests: temporary directories that
+ * are always removed, fresh stores, and the path of the shared test data.
+ */
+#ifndef SYNCSTORE_TESTUTIL_H
+#define SYNCSTORE_TESTUTIL_H
+
+#include <stddef.h>
+
+#include "engine.h"
+
+/* Makes a new empty directory under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *tu_mkdtemp(void);
+/* Removes a directory tree (like rm -rf) and frees the path; NULL is allowed. */
+void tu_rmtree(char *path);
+/* path/name, malloc'd. */
+char *tu_join(const char *dir, const char *name);
+/* Creates and opens a new store at dir/name; fails the test on error. */
+engine *tu_create_store(const char *dir, const char *name);
+/* The path of a file in ../shared/data (from $SYNCSTORE_SHARED), malloc'd. */
+char *tu_shared_data(const char *relpath);
+/* Writes a whole file; fails the test on error. */
+void tu_write_file(const char *path, const void *data, size_t len);
+/* Counts the entries of a directory other than . and ..; -1 if it cannot be read. */
+int tu_count_dir(const char *path);
+
+#endif

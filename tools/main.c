@@ -1,0 +1,54 @@
+/*
+ * main.c - the syncstore program: dispatches to one subcommand.
+ */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"load", cmd_load, "load JSON Lines records into a store"},
+    {"dump", cmd_dump, "write a store's records as JSON Lines"},
+    {"gen", cmd_gen, "generate a realistic sync"},
+    {"import", cmd_import, "import the syncs of a baton .c1z file"},
+    {"syncs", cmd_syncs, "list syncs with keys and bytes per bucket"},
+};
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: syncstore COMMAND [ARGS...]\n"
+          "       syncstore --version | --help\n\n"
+          "A store of identity-governance syncs over RocksDB.  Commands:\n",
+          out);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'syncstore COMMAND --help' explains each command.\n"
+          "Exit status: 0 success, 1 failure, 2 command-line error.\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (cli_is_help(argv[1])) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("syncstore %s\n", SYNCSTORE_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    cli_error("unknown command '%s' (see 'syncstore --help')", argv[1]);
+    return EXIT_USAGE;
+}
