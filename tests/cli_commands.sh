@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The syncstore command line through a real shell: help, version, exit codes,
+# error messages, and that a failing command leaves the store unchanged.
+# Usage: cli_commands.sh PATH/TO/syncstore
+set -uo pipefail
+bin=${1:?usage: cli_commands.sh SYNCSTORE_BINARY}
+shared=${SYNCSTORE_SHARED:-$(dirname "$0")/../../shared}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+# expect STATUS PATTERN -- CMD...: runs CMD, checks its exit status and that
+# stdout+stderr match the extended regex PATTERN.
+expect() {
+  local want=$1 pattern=$2
+  shift 3
+  local out status
+  out=$("$@" 2>&1)
+  status=$?
+  if [ "$status" -eq "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    printf 'FAIL: %s\n  want status %s and /%s/, got %s:\n%s\n' "$*" "$want" "$pattern" "$status" "$out"
+  fi
+}
+check() { # check DESCRIPTION CMD...: CMD must succeed
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
+}
+
+S=$tmp/store
+expect 0 'usage: syncstore COMMAND' -- "$bin" --help
+expect 0 '^syncstore [0-9]+\.[0-9]+' -- "$bin" --version
+expect 2 'usage' -- "$bin"
+expect 2 "error: unknown command 'frobnicate'" -- "$bin" frobnicate
+for c in load dump gen import syncs; do
+  expect 0 "usage: syncstore $c" -- "$bin" "$c" --help
+  expect 2 "unknown option '--bogus'" -- "$bin" "$c" "$S" --bogus
+done
+expect 2 'load needs STORE' -- "$bin" load
+expect 2 'dump needs STORE' -- "$bin" dump
+expect 2 'syncs needs STORE' -- "$bin" syncs
+expect 2 "sync_id 'ctl' is reserved" -- "$bin" load "$S" --sync ctl
+expect 2 "sync_id 'a/b' has a byte outside" -- "$bin" gen "$S" a/b
+expect 2 'grants' -- "$bin" gen "$S" s1 --grants -5
+expect 2 'grants' -- "$bin" gen "$S" s1 --grants lots
+check "no store is created by a command-line error" test ! -e "$S"
+
+# Good runs.
+printf '%s\n' '{"bucket":"b","key":"k","value":"v"}' \
+  '{"type":"grant","id":"g","entitlement":"e","principal_type":"user","principal_id":"u"}' \
+  >"$tmp/good"
+expect 0 'loaded 2 lines' -- "$bin" load "$S" --sync s1 "$tmp/good"
+expect 0 '"key":"e/g"' -- "$bin" dump "$S" s1 grants_by_entitlement
+expect 0 '"sync_id":"s1".*"keys":4' -- "$bin" syncs "$S" --json
+"$bin" dump "$S" >"$tmp/before"
+
+# Failures leave the store as it was.
+printf '%s\n' '{"sync":"s2","bucket":"b","key":"k","value":"v"}' '' \
+  '{"sync":"s2","bucket":"b","key":"k","value":' >"$tmp/badjson"
+expect 1 '<stdin>:3: bad JSON' -- sh -c "'$bin' load '$S' < '$tmp/badjson'"
+printf '%s\n' '{"sync":"s2","bucket":"b","key":"x","value":"v"}' \
+  '{"sync":"s2","bucket":"b","key":"k","key_b64":"aw==","value":"v"}' >"$tmp/lines"
+expect 1 'lines:2: line has both "key" and "key_b64"; nothing was stored' -- "$bin" load "$S" "$tmp/lines"
+expect 1 "cannot open '$tmp/nope'" -- "$bin" load "$S" "$tmp/nope"
+expect 1 "store '$S' has no sync 'zz'" -- "$bin" dump "$S" zz
+"$bin" dump "$S" >"$tmp/after"
+check "failed loads changed nothing" cmp -s "$tmp/before" "$tmp/after"
+
+mkdir "$tmp/plain" && touch "$tmp/plain/file"
+expect 1 "'$tmp/plain' is not a syncstore store" -- "$bin" syncs "$tmp/plain"
+expect 1 "'$tmp/plain' is not a syncstore store" -- "$bin" load "$tmp/plain" --sync s "$tmp/good"
+expect 1 "cannot open store '$tmp/missing'" -- "$bin" dump "$tmp/missing"
+expect 1 "is not a directory" -- "$bin" syncs "$tmp/plain/file"
+
+# import: a good file, then bad ones, each leaving the store unchanged.
+c1z=$shared/data/c1z/sync-in-progress.c1z
+if [ -r "$c1z" ]; then
+  expect 0 'imported 1 sync' -- "$bin" import "$S" "$c1z"
+  expect 0 '3ARefY5G8eOytquwYgm41Nq07IZ' -- "$bin" syncs "$S"
+  "$bin" dump "$S" >"$tmp/before"
+  printf 'C1Z3\0rest' >"$tmp/new.c1z"
+  expect 1 'C1Z3' -- "$bin" import "$S" "$tmp/new.c1z"
+  expect 1 'not a c1z file' -- "$bin" import "$S" "$tmp/lines"
+  head -c 3000 "$c1z" >"$tmp/cut.c1z"
+  expect 1 'truncated' -- "$bin" import "$S" "$tmp/cut.c1z"
+  expect 1 'nosuchsync' -- "$bin" import "$S" "$c1z" nosuchsync
+  "$bin" dump "$S" >"$tmp/after"
+  check "failed imports changed nothing" cmp -s "$tmp/before" "$tmp/after"
+else
+  echo "cli: the shared c1z fixture '$c1z' is missing" >&2
+  failed=$((failed + 1))
+fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
