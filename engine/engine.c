@@ -19,12 +19,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rocksdb/c.h>
@@ -45,6 +47,14 @@ struct engine {
     rocksdb_options_t *options;
     rocksdb_envoptions_t *env_options;
     atomic_ulong next_ingest; /* names staging files uniquely within the process */
+
+    /* The background reclaimer (ENGINE_OPEN_RECLAIM). */
+    int reclaim_running;
+    pthread_t reclaim_thread;
+    pthread_mutex_t reclaim_lock;
+    pthread_cond_t reclaim_cond;
+    int reclaim_stop;    /* under reclaim_lock */
+    int reclaim_wakeups; /* under reclaim_lock: hints added since the last pass */
 };
 
 struct engine_snapshot {
@@ -63,7 +73,8 @@ struct engine_sst {
     rocksdb_sstfilewriter_t *writer;
     char *path;
     uint64_t entries;
-    int finished; /* 1 when sealed with at least one entry, -1 when dropped */
+    uint64_t final_size; /* the file's size once finished */
+    int finished;        /* 1 when sealed with at least one entry, -1 when dropped */
 };
 
 struct engine_ingest {
@@ -83,7 +94,8 @@ static int set_msg(char **msg, int code, const char *fmt, ...)
     if (msg) {
         va_list ap;
         va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0) *msg = NULL;
+        if (vasprintf(msg, fmt, ap) < 0)
+            *msg = NULL;
         va_end(ap);
     }
     return code;
@@ -111,9 +123,11 @@ static int take_error(char *err, char **msg, const char *fmt, ...)
         char *what = NULL;
         va_list ap;
         va_start(ap, fmt);
-        if (vasprintf(&what, fmt, ap) < 0) what = NULL;
+        if (vasprintf(&what, fmt, ap) < 0)
+            what = NULL;
         va_end(ap);
-        if (asprintf(msg, "%s: %s", what ? what : "rocksdb", err) < 0) *msg = NULL;
+        if (asprintf(msg, "%s: %s", what ? what : "rocksdb", err) < 0)
+            *msg = NULL;
         free(what);
     }
     rocksdb_free(err);
@@ -145,7 +159,8 @@ const char *engine_strerror(int code)
 static char *path_join(const char *a, const char *b)
 {
     char *p = NULL;
-    if (asprintf(&p, "%s/%s", a, b) < 0) return NULL;
+    if (asprintf(&p, "%s/%s", a, b) < 0)
+        return NULL;
     return p;
 }
 
@@ -154,11 +169,13 @@ static char *path_join(const char *a, const char *b)
 static int read_format(const char *path, char **msg)
 {
     char *file = path_join(path, FORMAT_FILE);
-    if (!file) return -ENOMEM;
+    if (!file)
+        return -ENOMEM;
     FILE *f = fopen(file, "r");
     free(file);
     if (!f) {
-        if (errno == ENOENT) return 0;
+        if (errno == ENOENT)
+            return 0;
         return set_msg(msg, -errno, "cannot read the format marker of store '%s': %s", path,
                        strerror(errno));
     }
@@ -180,7 +197,8 @@ static int write_format(const char *path, char **msg)
     char *file = path_join(path, FORMAT_FILE);
     char *tmp = path_join(path, FORMAT_FILE ".tmp");
     int rc = -ENOMEM;
-    if (!file || !tmp) goto out;
+    if (!file || !tmp)
+        goto out;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = set_msg(msg, -errno, "cannot create '%s': %s", tmp, strerror(errno));
@@ -216,7 +234,8 @@ out:
 static int dir_is_creatable(const char *path)
 {
     DIR *d = opendir(path);
-    if (!d) return 0;
+    if (!d)
+        return 0;
     struct dirent *de;
     int ok = 1;
     while ((de = readdir(d))) {
@@ -235,11 +254,13 @@ static int dir_is_creatable(const char *path)
 static void clean_staging(const char *staging)
 {
     DIR *d = opendir(staging);
-    if (!d) return;
+    if (!d)
+        return;
     int dfd = dirfd(d);
     struct dirent *de;
     while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) unlinkat(dfd, de->d_name, 0);
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            unlinkat(dfd, de->d_name, 0);
     closedir(d);
 }
 
@@ -247,21 +268,29 @@ static void clean_staging(const char *staging)
 static int lock_held_elsewhere(const char *db_path)
 {
     char *lock = path_join(db_path, "LOCK");
-    if (!lock) return 0;
+    if (!lock)
+        return 0;
     int fd = open(lock, O_RDONLY | O_CLOEXEC);
     free(lock);
-    if (fd < 0) return 0;
+    if (fd < 0)
+        return 0;
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
     int held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
     close(fd);
     return held;
 }
 
+static void reclaim_stop(engine *e);
+
 static void engine_free_fields(engine *e)
 {
-    if (e->db) rocksdb_close(e->db);
-    if (e->options) rocksdb_options_destroy(e->options);
-    if (e->env_options) rocksdb_envoptions_destroy(e->env_options);
+    reclaim_stop(e);
+    if (e->db)
+        rocksdb_close(e->db);
+    if (e->options)
+        rocksdb_options_destroy(e->options);
+    if (e->env_options)
+        rocksdb_envoptions_destroy(e->env_options);
     if (e->log_dir) {
         /* The private log directory holds only RocksDB's info logs. */
         clean_staging(e->log_dir);
@@ -274,7 +303,7 @@ static void engine_free_fields(engine *e)
     free(e);
 }
 
-static rocksdb_options_t *make_options(int create)
+static rocksdb_options_t *make_options(int create, int statistics)
 {
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(o, (unsigned char)create);
@@ -282,8 +311,12 @@ static rocksdb_options_t *make_options(int create)
     rocksdb_options_set_keep_log_file_num(o, 4);
     rocksdb_options_set_max_log_file_size(o, 4 << 20);
     rocksdb_options_set_info_log_level(o, 2 /* WARN */);
+    if (statistics)
+        rocksdb_options_enable_statistics(o);
     return o;
 }
+
+static int reclaim_start(engine *e, char **msg);
 
 int engine_open(const char *path, int flags, engine **out, char **msg)
 {
@@ -302,12 +335,14 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
         if (stat(path, &st) != 0)
             return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
     }
-    if (!S_ISDIR(st.st_mode)) return set_msg(msg, -ENOTDIR, "store '%s' is not a directory", path);
+    if (!S_ISDIR(st.st_mode))
+        return set_msg(msg, -ENOTDIR, "store '%s' is not a directory", path);
     if (access(path, R_OK | X_OK) != 0)
         return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
 
     int version = read_format(path, msg);
-    if (version < 0) return version;
+    if (version < 0)
+        return version;
     if (version == 0 && !(create && dir_is_creatable(path)))
         return set_msg(msg, ENGINE_ENOTSTORE, "'%s' is not a syncstore store (no FORMAT marker)%s",
                        path, create ? " and not empty" : "");
@@ -317,7 +352,8 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
                        ENGINE_FORMAT_VERSION);
 
     engine *e = calloc(1, sizeof *e);
-    if (!e) return -ENOMEM;
+    if (!e)
+        return -ENOMEM;
     e->read_only = read_only;
     e->dev = st.st_dev;
     e->ino = st.st_ino;
@@ -328,7 +364,7 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
         rc = -ENOMEM;
         goto fail;
     }
-    e->options = make_options(version == 0);
+    e->options = make_options(version == 0, (flags & ENGINE_OPEN_STATISTICS) != 0);
     e->env_options = rocksdb_envoptions_create();
 
     if (version == 0) {
@@ -378,7 +414,10 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
             goto fail;
         }
         clean_staging(e->staging);
-        if (version == 0 && (rc = write_format(path, msg)) != 0) goto fail;
+        if (version == 0 && (rc = write_format(path, msg)) != 0)
+            goto fail;
+        if ((flags & ENGINE_OPEN_RECLAIM) && (rc = reclaim_start(e, msg)) != 0)
+            goto fail;
     }
     *out = e;
     return 0;
@@ -389,7 +428,8 @@ fail:
 
 void engine_close(engine *e)
 {
-    if (e) engine_free_fields(e);
+    if (e)
+        engine_free_fields(e);
 }
 
 const char *engine_path(const engine *e)
@@ -417,14 +457,16 @@ int engine_same_store(const engine *a, const engine *b)
 engine_snapshot *engine_snapshot_new(engine *e)
 {
     engine_snapshot *s = malloc(sizeof *s);
-    if (!s) return NULL;
+    if (!s)
+        return NULL;
     s->snap = rocksdb_create_snapshot(e->db);
     return s;
 }
 
 void engine_snapshot_free(engine *e, engine_snapshot *snap)
 {
-    if (!snap) return;
+    if (!snap)
+        return;
     rocksdb_release_snapshot(e->db, snap->snap);
     free(snap);
 }
@@ -442,12 +484,15 @@ int engine_get(engine *e, const engine_snapshot *snap, const char *sync_id, cons
     char disk[ENGINE_DISK_KEY_MAX];
     size_t n = engine_key_encode(disk, sync_id, bucket, key, key_len);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    if (snap) rocksdb_readoptions_set_snapshot(ro, snap->snap);
+    if (snap)
+        rocksdb_readoptions_set_snapshot(ro, snap->snap);
     char *err = NULL;
     rocksdb_pinnableslice_t *v = rocksdb_get_pinned(e->db, ro, disk, n, &err);
     rocksdb_readoptions_destroy(ro);
-    if (err) return take_error(err, msg, "cannot read store '%s'", e->path);
-    if (!v) return -ENOENT;
+    if (err)
+        return take_error(err, msg, "cannot read store '%s'", e->path);
+    if (!v)
+        return -ENOENT;
     size_t len;
     const char *data = rocksdb_pinnableslice_value(v, &len);
     char *copy = malloc(len + 1);
@@ -476,7 +521,8 @@ engine_iter *engine_iter_new_range(engine *e, const engine_snapshot *snap, const
         hi_len = 1;
     }
     engine_iter *it = calloc(1, sizeof *it);
-    if (!it) return NULL;
+    if (!it)
+        return NULL;
     it->lo = malloc(lo_len ? lo_len : 1);
     it->hi = malloc(hi_len ? hi_len : 1);
     if (!it->lo || !it->hi) {
@@ -490,7 +536,8 @@ engine_iter *engine_iter_new_range(engine *e, const engine_snapshot *snap, const
     it->lo_len = lo_len;
     it->hi_len = hi_len;
     it->ro = rocksdb_readoptions_create();
-    if (snap) rocksdb_readoptions_set_snapshot(it->ro, snap->snap);
+    if (snap)
+        rocksdb_readoptions_set_snapshot(it->ro, snap->snap);
     rocksdb_readoptions_set_iterate_lower_bound(it->ro, it->lo, it->lo_len);
     rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->hi, it->hi_len);
     it->it = rocksdb_create_iterator(e->db, it->ro);
@@ -530,7 +577,8 @@ engine_iter *engine_iter_new_all(engine *e, const engine_snapshot *snap)
 
 void engine_iter_free(engine_iter *it)
 {
-    if (!it) return;
+    if (!it)
+        return;
     rocksdb_iter_destroy(it->it);
     rocksdb_readoptions_destroy(it->ro);
     free(it->lo);
@@ -579,7 +627,8 @@ int engine_iter_status(const engine_iter *it, char **msg)
 {
     char *err = NULL;
     rocksdb_iter_get_error(it->it, &err);
-    if (err) return take_error(err, msg, "cannot read store");
+    if (err)
+        return take_error(err, msg, "cannot read store");
     return 0;
 }
 
@@ -591,7 +640,8 @@ static int next_name(engine *e, const engine_snapshot *snap, const char *lo, siz
                      const char *hi, size_t hi_len, int part, char *out, char **msg)
 {
     engine_iter *it = engine_iter_new_range(e, snap, lo, lo_len, hi, hi_len);
-    if (!it) return -ENOMEM;
+    if (!it)
+        return -ENOMEM;
     engine_iter_seek_first(it);
     int rc = 0;
     if (engine_iter_valid(it)) {
@@ -641,10 +691,12 @@ int engine_next_bucket(engine *e, const engine_snapshot *snap, const char *sync_
     char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
     size_t lo_len, hi_len;
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
     if (after && *after) {
-        if ((rc = engine_check_bucket(after, strlen(after), msg))) return rc;
+        if ((rc = engine_check_bucket(after, strlen(after), msg)))
+            return rc;
         /* sync 0x00 after 0x01: past every key of bucket `after`. */
         lo_len = engine_key_encode(lo, sync_id, after, NULL, 0);
         lo[lo_len - 1] = '\x01';
@@ -655,7 +707,8 @@ int engine_next_bucket(engine *e, const engine_snapshot *snap, const char *sync_
 int engine_sync_exists(engine *e, const engine_snapshot *snap, const char *sync_id, char **msg)
 {
     engine_iter *it = engine_iter_new_sync(e, snap, sync_id);
-    if (!it) return -ENOMEM;
+    if (!it)
+        return -ENOMEM;
     engine_iter_seek_first(it);
     int rc = engine_iter_valid(it) ? 1 : engine_iter_status(it, msg);
     engine_iter_free(it);
@@ -666,9 +719,11 @@ int engine_sync_exists(engine *e, const engine_snapshot *snap, const char *sync_
 
 int engine_ingest_new(engine *e, engine_ingest **out, char **msg)
 {
-    if (e->read_only) return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+    if (e->read_only)
+        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
     engine_ingest *ing = calloc(1, sizeof *ing);
-    if (!ing) return -ENOMEM;
+    if (!ing)
+        return -ENOMEM;
     ing->e = e;
     ing->id = atomic_fetch_add(&e->next_ingest, 1);
     *out = ing;
@@ -680,12 +735,14 @@ int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg)
     if (ing->n == ing->cap) {
         size_t cap = ing->cap ? ing->cap * 2 : 8;
         engine_sst **files = realloc(ing->files, cap * sizeof *files);
-        if (!files) return -ENOMEM;
+        if (!files)
+            return -ENOMEM;
         ing->files = files;
         ing->cap = cap;
     }
     engine_sst *w = calloc(1, sizeof *w);
-    if (!w) return -ENOMEM;
+    if (!w)
+        return -ENOMEM;
     w->ing = ing;
     if (asprintf(&w->path, "%s/%ld-%lu-%zu.sst", ing->e->staging, (long)getpid(), ing->id, ing->n) <
         0) {
@@ -713,7 +770,8 @@ int engine_sst_put(engine_sst *w, const void *disk_key, size_t key_len, const vo
 {
     char *err = NULL;
     rocksdb_sstfilewriter_put(w->writer, disk_key, key_len, value, value_len, &err);
-    if (err) return take_error(err, msg, "cannot write staging file '%s'", w->path);
+    if (err)
+        return take_error(err, msg, "cannot write staging file '%s'", w->path);
     w->entries++;
     return 0;
 }
@@ -723,13 +781,16 @@ int engine_sst_delete_range(engine_sst *w, const void *lo, size_t lo_len, const 
 {
     char *err = NULL;
     rocksdb_sstfilewriter_delete_range(w->writer, lo, lo_len, hi, hi_len, &err);
-    if (err) return take_error(err, msg, "cannot write staging file '%s'", w->path);
+    if (err)
+        return take_error(err, msg, "cannot write staging file '%s'", w->path);
     w->entries++;
     return 0;
 }
 
 uint64_t engine_sst_file_size(const engine_sst *w)
 {
+    if (!w->writer)
+        return w->final_size;
     uint64_t size = 0;
     rocksdb_sstfilewriter_file_size(w->writer, &size);
     return size;
@@ -737,7 +798,8 @@ uint64_t engine_sst_file_size(const engine_sst *w)
 
 int engine_sst_finish(engine_sst *w, char **msg)
 {
-    if (w->finished) return 0;
+    if (w->finished)
+        return 0;
     if (w->entries == 0) {
         /* RocksDB refuses to seal an empty file; there is nothing to ingest. */
         rocksdb_sstfilewriter_destroy(w->writer);
@@ -748,7 +810,11 @@ int engine_sst_finish(engine_sst *w, char **msg)
     }
     char *err = NULL;
     rocksdb_sstfilewriter_finish(w->writer, &err);
-    if (err) return take_error(err, msg, "cannot finish staging file '%s'", w->path);
+    if (err)
+        return take_error(err, msg, "cannot finish staging file '%s'", w->path);
+    struct stat st;
+    if (stat(w->path, &st) == 0)
+        w->final_size = (uint64_t)st.st_size;
     rocksdb_sstfilewriter_destroy(w->writer);
     w->writer = NULL;
     w->finished = 1;
@@ -763,10 +829,27 @@ size_t engine_ingest_file_count(const engine_ingest *ing)
     return n;
 }
 
+/* The crash tests' pause points (ENGINE_PAUSE_ENV): which 0 before, 1 after. */
+static void test_pause(int which)
+{
+    const char *spec = getenv(ENGINE_PAUSE_ENV);
+    if (!spec || !*spec)
+        return;
+    long before = 0, after = 0;
+    if (sscanf(spec, "%ld,%ld", &before, &after) < 1)
+        return;
+    long ms = which ? after : before;
+    if (ms > 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int engine_ingest_commit(engine_ingest *ing, char **msg)
 {
     const char **list = calloc(ing->n ? ing->n : 1, sizeof *list);
-    if (!list) return -ENOMEM;
+    if (!list)
+        return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < ing->n; i++) {
         engine_sst *w = ing->files[i];
@@ -774,7 +857,8 @@ int engine_ingest_commit(engine_ingest *ing, char **msg)
             free(list);
             return set_msg(msg, -EINVAL, "staging file '%s' was not finished", w->path);
         }
-        if (w->finished == 1) list[n++] = w->path;
+        if (w->finished == 1)
+            list[n++] = w->path;
     }
     int rc = 0;
     if (n > 0) {
@@ -784,9 +868,12 @@ int engine_ingest_commit(engine_ingest *ing, char **msg)
         rocksdb_ingestexternalfileoptions_set_allow_global_seqno(o, 1);
         rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(o, 1);
         char *err = NULL;
+        test_pause(0);
         rocksdb_ingest_external_file(ing->e->db, list, n, o, &err);
+        test_pause(1);
         rocksdb_ingestexternalfileoptions_destroy(o);
-        if (err) rc = take_error(err, msg, "cannot ingest into store '%s'", ing->e->path);
+        if (err)
+            rc = take_error(err, msg, "cannot ingest into store '%s'", ing->e->path);
     }
     free(list);
     return rc;
@@ -794,14 +881,393 @@ int engine_ingest_commit(engine_ingest *ing, char **msg)
 
 void engine_ingest_free(engine_ingest *ing)
 {
-    if (!ing) return;
+    if (!ing)
+        return;
     for (size_t i = 0; i < ing->n; i++) {
         engine_sst *w = ing->files[i];
-        if (w->writer) rocksdb_sstfilewriter_destroy(w->writer);
+        if (w->writer)
+            rocksdb_sstfilewriter_destroy(w->writer);
         unlink(w->path); /* already gone after a moving ingest */
         free(w->path);
         free(w);
     }
     free(ing->files);
     free(ing);
+}
+
+/* ---- Metadata ---- */
+
+#define META_PREFIX '\xff'
+
+static char *meta_key(const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    char *k = malloc(n + 1);
+    if (!k)
+        return NULL;
+    k[0] = META_PREFIX;
+    memcpy(k + 1, name, n);
+    *len = n + 1;
+    return k;
+}
+
+int engine_meta_put(engine *e, const char *name, const void *value, size_t len, char **msg)
+{
+    if (e->read_only)
+        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+    size_t klen;
+    char *k = meta_key(name, &klen);
+    if (!k)
+        return -ENOMEM;
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    char *err = NULL;
+    rocksdb_put(e->db, wo, k, klen, value, len, &err);
+    rocksdb_writeoptions_destroy(wo);
+    free(k);
+    if (err)
+        return take_error(err, msg, "cannot write metadata '%s' of store '%s'", name, e->path);
+    return 0;
+}
+
+int engine_meta_get(engine *e, const char *name, char **value, size_t *len, char **msg)
+{
+    size_t klen;
+    char *k = meta_key(name, &klen);
+    if (!k)
+        return -ENOMEM;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    char *err = NULL;
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(e->db, ro, k, klen, &err);
+    rocksdb_readoptions_destroy(ro);
+    free(k);
+    if (err)
+        return take_error(err, msg, "cannot read metadata '%s' of store '%s'", name, e->path);
+    if (!v)
+        return -ENOENT;
+    size_t n;
+    const char *data = rocksdb_pinnableslice_value(v, &n);
+    char *copy = malloc(n + 1);
+    if (copy) {
+        memcpy(copy, data, n);
+        copy[n] = '\0';
+    }
+    rocksdb_pinnableslice_destroy(v);
+    if (!copy)
+        return -ENOMEM;
+    *value = copy;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+int engine_meta_delete(engine *e, const char *name, char **msg)
+{
+    if (e->read_only)
+        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+    size_t klen;
+    char *k = meta_key(name, &klen);
+    if (!k)
+        return -ENOMEM;
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    char *err = NULL;
+    rocksdb_delete(e->db, wo, k, klen, &err);
+    rocksdb_writeoptions_destroy(wo);
+    free(k);
+    if (err)
+        return take_error(err, msg, "cannot delete metadata '%s' of store '%s'", name, e->path);
+    return 0;
+}
+
+int engine_meta_list(engine *e, const char *prefix,
+                     int (*fn)(void *arg, const char *name, const char *value, size_t len),
+                     void *arg, char **msg)
+{
+    size_t lo_len;
+    char *lo = meta_key(prefix, &lo_len);
+    if (!lo)
+        return -ENOMEM;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_lower_bound(ro, lo, lo_len);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(e->db, ro);
+    int rc = 0;
+    char name[ENGINE_DISK_KEY_MAX + 1];
+    for (rocksdb_iter_seek(it, lo, lo_len); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < lo_len || memcmp(k, lo, lo_len))
+            break;
+        if (kl - 1 > ENGINE_DISK_KEY_MAX)
+            continue;
+        memcpy(name, k + 1, kl - 1);
+        name[kl - 1] = '\0';
+        const char *v = rocksdb_iter_value(it, &vl);
+        if ((rc = fn(arg, name, v, vl)) != 0)
+            break;
+    }
+    if (rc == 0) {
+        char *err = NULL;
+        rocksdb_iter_get_error(it, &err);
+        if (err)
+            rc = take_error(err, msg, "cannot read metadata of store '%s'", e->path);
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    free(lo);
+    return rc;
+}
+
+/* ---- Space reclaim ---- */
+
+#define RECLAIM_PREFIX "reclaim/"
+
+static int compact_sync_range(engine *e, const char *sync_id, char **msg)
+{
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
+    rocksdb_compactoptions_t *o = rocksdb_compactoptions_create();
+    rocksdb_compactoptions_set_exclusive_manual_compaction(o, 0);
+    /* The C API reports no error from a manual compaction; a failed one leaves
+     * the space to RocksDB's own compactions, and the data is correct either way. */
+    rocksdb_compact_range_opt(e->db, o, lo, lo_len, hi, hi_len);
+    rocksdb_compactoptions_destroy(o);
+    (void)msg;
+    return 0;
+}
+
+int engine_reclaim_hint(engine *e, const char *sync_id, char **msg)
+{
+    int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
+    if (rc)
+        return rc;
+    char name[sizeof RECLAIM_PREFIX + ENGINE_SYNC_ID_MAX];
+    snprintf(name, sizeof name, RECLAIM_PREFIX "%s", sync_id);
+    /* The value is a generation: a pass deletes the hint only if no newer
+     * replacement of the sync came in while it compacted. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char gen[64];
+    int n = snprintf(gen, sizeof gen, "%lld.%09ld", (long long)ts.tv_sec, ts.tv_nsec);
+    if ((rc = engine_meta_put(e, name, gen, (size_t)n, msg)))
+        return rc;
+    if (e->reclaim_running) {
+        pthread_mutex_lock(&e->reclaim_lock);
+        e->reclaim_wakeups++;
+        pthread_cond_signal(&e->reclaim_cond);
+        pthread_mutex_unlock(&e->reclaim_lock);
+    }
+    return 0;
+}
+
+int engine_reclaim_now(engine *e, const char *sync_id, char **msg)
+{
+    int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
+    if (rc)
+        return rc;
+    if (e->read_only)
+        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+    if ((rc = compact_sync_range(e, sync_id, msg)))
+        return rc;
+    char name[sizeof RECLAIM_PREFIX + ENGINE_SYNC_ID_MAX];
+    snprintf(name, sizeof name, RECLAIM_PREFIX "%s", sync_id);
+    return engine_meta_delete(e, name, msg);
+}
+
+static int count_hint(void *arg, const char *name, const char *value, size_t len)
+{
+    (void)name;
+    (void)value;
+    (void)len;
+    (*(int *)arg)++;
+    return 0;
+}
+
+int engine_reclaim_pending(engine *e, char **msg)
+{
+    int n = 0;
+    int rc = engine_meta_list(e, RECLAIM_PREFIX, count_hint, &n, msg);
+    return rc ? rc : n;
+}
+
+struct hint {
+    char sync_id[ENGINE_SYNC_ID_MAX + 1];
+    char gen[64];
+};
+
+/* Hints are handled in sync_id order, each after the one last handled, so a
+ * hint that could not be cleared never starves the others. */
+static int next_hint(engine *e, const char *after, struct hint *h)
+{
+    char prefix[sizeof RECLAIM_PREFIX + ENGINE_SYNC_ID_MAX + 1];
+    memset(h, 0, sizeof *h);
+    /* "reclaim/<after>\x01" sorts after every hint up to and including <after>. */
+    memcpy(prefix, RECLAIM_PREFIX, strlen(RECLAIM_PREFIX));
+    memcpy(prefix + strlen(RECLAIM_PREFIX), after, strlen(after) + 1);
+    size_t klen;
+    char *lo = meta_key(after[0] ? prefix : RECLAIM_PREFIX, &klen);
+    if (!lo)
+        return 0;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator(e->db, ro);
+    char *seek = malloc(klen + 1);
+    memcpy(seek, lo, klen);
+    size_t seek_len = klen;
+    if (after[0])
+        seek[seek_len++] = '\x01';
+    int found = 0;
+    rocksdb_iter_seek(it, seek, seek_len);
+    if (rocksdb_iter_valid(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        size_t plen = 1 + strlen(RECLAIM_PREFIX);
+        if (kl > plen && kl - plen <= ENGINE_SYNC_ID_MAX && k[0] == META_PREFIX &&
+            !memcmp(k + 1, RECLAIM_PREFIX, plen - 1)) {
+            memcpy(h->sync_id, k + plen, kl - plen);
+            h->sync_id[kl - plen] = '\0';
+            const char *v = rocksdb_iter_value(it, &vl);
+            if (vl >= sizeof h->gen)
+                vl = sizeof h->gen - 1;
+            memcpy(h->gen, v, vl);
+            h->gen[vl] = '\0';
+            found = 1;
+        }
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    free(seek);
+    free(lo);
+    return found;
+}
+
+static int reclaim_should_stop(engine *e)
+{
+    pthread_mutex_lock(&e->reclaim_lock);
+    int stop = e->reclaim_stop;
+    pthread_mutex_unlock(&e->reclaim_lock);
+    return stop;
+}
+
+static void *reclaim_main(void *arg)
+{
+    engine *e = arg;
+    for (;;) {
+        /* One pass over every hint. */
+        char after[ENGINE_SYNC_ID_MAX + 1] = "";
+        struct hint h;
+        while (!reclaim_should_stop(e) && next_hint(e, after, &h)) {
+            snprintf(after, sizeof after, "%s", h.sync_id);
+            if (engine_check_sync_id(h.sync_id, strlen(h.sync_id), NULL))
+                continue;
+            compact_sync_range(e, h.sync_id, NULL);
+            if (reclaim_should_stop(e))
+                break; /* the compaction may have been cut short: keep the hint */
+            char name[sizeof RECLAIM_PREFIX + ENGINE_SYNC_ID_MAX];
+            snprintf(name, sizeof name, RECLAIM_PREFIX "%s", h.sync_id);
+            char *now = NULL;
+            size_t len;
+            if (engine_meta_get(e, name, &now, &len, NULL) == 0 && !strcmp(now, h.gen))
+                engine_meta_delete(e, name, NULL);
+            free(now);
+        }
+        pthread_mutex_lock(&e->reclaim_lock);
+        while (!e->reclaim_stop && e->reclaim_wakeups == 0)
+            pthread_cond_wait(&e->reclaim_cond, &e->reclaim_lock);
+        int stop = e->reclaim_stop;
+        e->reclaim_wakeups = 0;
+        pthread_mutex_unlock(&e->reclaim_lock);
+        if (stop)
+            return NULL;
+    }
+}
+
+static int reclaim_start(engine *e, char **msg)
+{
+    pthread_mutex_init(&e->reclaim_lock, NULL);
+    pthread_cond_init(&e->reclaim_cond, NULL);
+    int rc = pthread_create(&e->reclaim_thread, NULL, reclaim_main, e);
+    if (rc) {
+        pthread_mutex_destroy(&e->reclaim_lock);
+        pthread_cond_destroy(&e->reclaim_cond);
+        return set_msg(msg, -rc, "cannot start the reclaim thread: %s", strerror(rc));
+    }
+    e->reclaim_running = 1;
+    return 0;
+}
+
+/* Stops the reclaimer, cutting a running compaction short: its hint stays for
+ * the next open. */
+static void reclaim_stop(engine *e)
+{
+    if (!e->reclaim_running)
+        return;
+    pthread_mutex_lock(&e->reclaim_lock);
+    e->reclaim_stop = 1;
+    pthread_cond_signal(&e->reclaim_cond);
+    pthread_mutex_unlock(&e->reclaim_lock);
+    rocksdb_disable_manual_compaction(e->db);
+    pthread_join(e->reclaim_thread, NULL);
+    pthread_mutex_destroy(&e->reclaim_lock);
+    pthread_cond_destroy(&e->reclaim_cond);
+    e->reclaim_running = 0;
+}
+
+/* ---- Figures ---- */
+
+uint64_t engine_ticker(engine *e, const char *name)
+{
+    char *stats = rocksdb_options_statistics_get_string(e->options);
+    if (!stats)
+        return 0;
+    uint64_t value = 0;
+    size_t n = strlen(name);
+    for (const char *p = stats; (p = strstr(p, name)) != NULL; p += n) {
+        if ((p == stats || p[-1] == '\n') && !strncmp(p + n, " COUNT : ", 9)) {
+            value = strtoull(p + n + 9, NULL, 10);
+            break;
+        }
+    }
+    rocksdb_free(stats);
+    return value;
+}
+
+uint64_t engine_property(engine *e, const char *name)
+{
+    uint64_t v = 0;
+    if (rocksdb_property_int(e->db, name, &v) != 0)
+        return 0;
+    return v;
+}
+
+/* ---- Baseline ---- */
+
+int engine_replace_with_batch(engine *e, const char *sync_id, engine_iter *source, uint64_t *keys,
+                              char **msg)
+{
+    if (e->read_only)
+        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete_range(b, lo, lo_len, hi, hi_len);
+    uint64_t n = 0;
+    for (; engine_iter_valid(source); engine_iter_next(source), n++) {
+        size_t kl, vl;
+        const char *k = engine_iter_disk_key(source, &kl);
+        const char *v = engine_iter_value(source, &vl);
+        rocksdb_writebatch_put(b, k, kl, v, vl);
+    }
+    int rc = engine_iter_status(source, msg);
+    if (rc == 0) {
+        rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+        char *err = NULL;
+        rocksdb_write(e->db, wo, b, &err);
+        rocksdb_writeoptions_destroy(wo);
+        if (err)
+            rc = take_error(err, msg, "cannot write to store '%s'", e->path);
+    }
+    rocksdb_writebatch_destroy(b);
+    if (keys)
+        *keys = n;
+    return rc;
 }

@@ -89,9 +89,12 @@ typedef struct engine engine;
 
 enum engine_open_flags {
     ENGINE_OPEN_READ_WRITE = 0,
-    ENGINE_OPEN_READ_ONLY = 1, /* never writes; a secondary if another process holds it */
-    ENGINE_OPEN_CREATE = 2,    /* read-write, and create the store if the path is absent
-                                  or an empty directory */
+    ENGINE_OPEN_READ_ONLY = 1,  /* never writes; a secondary if another process holds it */
+    ENGINE_OPEN_CREATE = 2,     /* read-write, and create the store if the path is absent
+                                   or an empty directory */
+    ENGINE_OPEN_STATISTICS = 4, /* collect RocksDB statistics (engine_ticker) */
+    ENGINE_OPEN_RECLAIM = 8,    /* read-write: reclaim space in a background thread, starting
+                                   with the hints earlier processes left (engine_reclaim_hint) */
 };
 
 /* Opens the store at path.  Errors: -ENOENT (no such directory), -ENOTDIR,
@@ -209,5 +212,54 @@ void engine_ingest_free(engine_ingest *ing);
 
 /* The staging directory, STORE/staging (borrowed). */
 const char *engine_staging_dir(const engine *e);
+
+/* Test-only pause points around the ingest call, for crash tests: when the
+ * environment variable SYNCSTORE_TEST_PAUSE_INGEST is "MS_BEFORE,MS_AFTER", the
+ * commit sleeps that many milliseconds right before and right after the call. */
+#define ENGINE_PAUSE_ENV "SYNCSTORE_TEST_PAUSE_INGEST"
+
+/* ---- Metadata: small records outside every sync range (key 0xFF name). ---- */
+
+int engine_meta_put(engine *e, const char *name, const void *value, size_t len, char **msg);
+/* *value is malloc'd and NUL-terminated; -ENOENT when absent. */
+int engine_meta_get(engine *e, const char *name, char **value, size_t *len, char **msg);
+int engine_meta_delete(engine *e, const char *name, char **msg);
+/* Calls fn for every metadata record whose name starts with prefix, in name
+ * order; fn's arguments are borrowed for the call.  A non-zero return from fn
+ * stops the walk and is returned. */
+int engine_meta_list(engine *e, const char *prefix,
+                     int (*fn)(void *arg, const char *name, const char *value, size_t len),
+                     void *arg, char **msg);
+
+/* ---- Space reclaim ----
+ *
+ * A replaced sync's old records are only hidden by the range tombstone until
+ * RocksDB compacts that range.  These functions get the space back without
+ * delaying the switch.
+ */
+
+/* Records (persistently) that the range of sync_id holds hidden data to drop,
+ * and wakes the background reclaimer when one runs (ENGINE_OPEN_RECLAIM). */
+int engine_reclaim_hint(engine *e, const char *sync_id, char **msg);
+/* Compacts the range of sync_id now, waiting for it, and clears its hint. */
+int engine_reclaim_now(engine *e, const char *sync_id, char **msg);
+/* Hints not yet acted on (for tests and stats). */
+int engine_reclaim_pending(engine *e, char **msg);
+
+/* ---- Figures ---- */
+
+/* A RocksDB statistics ticker such as "rocksdb.flush.write.bytes" (0 unless the
+ * store was opened with ENGINE_OPEN_STATISTICS). */
+uint64_t engine_ticker(engine *e, const char *name);
+/* An integer property such as "rocksdb.live-sst-files-size"; 0 when unknown. */
+uint64_t engine_property(engine *e, const char *name);
+
+/* ---- The baseline that bulk ingest is measured against (benchmarks only) ----
+ *
+ * Replaces sync_id in e with the records of `source` the only other atomic
+ * way RocksDB offers: one WriteBatch holding a DeleteRange over the sync and a
+ * Put for every record the iterator yields (from its current position). */
+int engine_replace_with_batch(engine *e, const char *sync_id, engine_iter *source, uint64_t *keys,
+                              char **msg);
 
 #endif

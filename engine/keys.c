@@ -25,7 +25,8 @@ static int fail(char **msg, int code, const char *fmt, ...)
     if (msg) {
         va_list ap;
         va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0) *msg = NULL;
+        if (vasprintf(msg, fmt, ap) < 0)
+            *msg = NULL;
         va_end(ap);
     }
     return code;
@@ -53,7 +54,8 @@ static const char *quote(const void *data, size_t len, char *out, size_t out_siz
 int engine_check_sync_id(const char *sync_id, size_t len, char **msg)
 {
     char q[300];
-    if (len == 0) return fail(msg, -EINVAL, "sync_id is empty");
+    if (len == 0)
+        return fail(msg, -EINVAL, "sync_id is empty");
     if (len > ENGINE_SYNC_ID_MAX)
         return fail(msg, -EINVAL, "sync_id '%s' is %zu bytes long, longer than %d",
                     quote(sync_id, len, q, sizeof q), len, ENGINE_SYNC_ID_MAX);
@@ -75,7 +77,8 @@ int engine_check_sync_id(const char *sync_id, size_t len, char **msg)
 int engine_check_bucket(const char *bucket, size_t len, char **msg)
 {
     char q[300];
-    if (len == 0) return fail(msg, -EINVAL, "bucket name is empty");
+    if (len == 0)
+        return fail(msg, -EINVAL, "bucket name is empty");
     if (len > ENGINE_BUCKET_MAX)
         return fail(msg, -EINVAL, "bucket '%s' is %zu bytes long, longer than %d",
                     quote(bucket, len, q, sizeof q), len, ENGINE_BUCKET_MAX);
@@ -91,7 +94,8 @@ int engine_check_bucket(const char *bucket, size_t len, char **msg)
 int engine_check_key(const void *key, size_t len, char **msg)
 {
     char q[300];
-    if (len == 0) return fail(msg, -EINVAL, "key is empty");
+    if (len == 0)
+        return fail(msg, -EINVAL, "key is empty");
     if (len > ENGINE_KEY_MAX)
         return fail(msg, -EINVAL, "key '%s' is %zu bytes long, longer than %d",
                     quote(key, len, q, sizeof q), len, ENGINE_KEY_MAX);
@@ -114,7 +118,8 @@ size_t engine_key_encode(char *out, const char *sync_id, const char *bucket, con
     out[s] = '\0';
     memcpy(out + s + 1, bucket, b);
     out[s + 1 + b] = '\0';
-    if (key_len) memcpy(out + s + b + 2, key, key_len);
+    if (key_len)
+        memcpy(out + s + b + 2, key, key_len);
     return s + b + 2 + key_len;
 }
 

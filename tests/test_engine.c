@@ -96,7 +96,8 @@ static void put_all(engine *e, struct rec *recs, size_t n)
     add_file(ing, recs, n);
     char *msg = NULL;
     int rc = engine_ingest_commit(ing, &msg);
-    if (rc) fail_msg("ingest: %s", msg);
+    if (rc)
+        fail_msg("ingest: %s", msg);
     engine_ingest_free(ing);
 }
 
@@ -106,7 +107,8 @@ static char *get(engine *e, const engine_snapshot *s, const char *sync, const ch
     char *v = NULL;
     size_t len;
     int rc = engine_get(e, s, sync, bucket, key, strlen(key), &v, &len, NULL);
-    if (rc == -ENOENT) return NULL;
+    if (rc == -ENOENT)
+        return NULL;
     assert_int_equal(rc, 0);
     return v;
 }
@@ -116,10 +118,12 @@ static void assert_get(engine *e, const engine_snapshot *s, const char *sync, co
 {
     char *v = get(e, s, sync, bucket, key);
     if (!want) {
-        if (v) fail_msg("%s/%s/%s: expected absent, got '%s'", sync, bucket, key, v);
+        if (v)
+            fail_msg("%s/%s/%s: expected absent, got '%s'", sync, bucket, key, v);
         return;
     }
-    if (!v) fail_msg("%s/%s/%s: expected '%s', got nothing", sync, bucket, key, want);
+    if (!v)
+        fail_msg("%s/%s/%s: expected '%s', got nothing", sync, bucket, key, want);
     assert_string_equal(v, want);
     free(v);
 }
@@ -552,10 +556,12 @@ static void test_locked_store(void **state)
         if (rc != ENGINE_ELOCKED || !strstr(msg, "held by another process") || !strstr(msg, store))
             _exit(1);
         free(msg);
-        if (engine_open(store, ENGINE_OPEN_READ_ONLY, &e, NULL) != 0) _exit(2);
+        if (engine_open(store, ENGINE_OPEN_READ_ONLY, &e, NULL) != 0)
+            _exit(2);
         char *v = NULL;
         size_t len;
-        if (engine_get(e, NULL, "s", "b", "k", 1, &v, &len, NULL) != 0 || strcmp(v, "v")) _exit(3);
+        if (engine_get(e, NULL, "s", "b", "k", 1, &v, &len, NULL) != 0 || strcmp(v, "v"))
+            _exit(3);
         free(v);
         engine_close(e);
         _exit(0);

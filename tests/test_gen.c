@@ -31,7 +31,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    if (!f) return -1;
+    if (!f)
+        return -1;
     f->dir = tu_mkdtemp();
     *state = f;
     return 0;
@@ -54,12 +55,15 @@ static void gen_into(engine *e, const char *sync_id, uint64_t grants, uint64_t s
     loader *l = NULL;
     char *msg = NULL;
     int rc = loader_new(e, &lopt, &l, &msg);
-    if (rc) fail_msg("loader_new: %s", msg ? msg : engine_strerror(rc));
+    if (rc)
+        fail_msg("loader_new: %s", msg ? msg : engine_strerror(rc));
     rc = gen_run(l, &gopt, stats, &msg);
-    if (rc) fail_msg("gen_run: %s", msg ? msg : engine_strerror(rc));
+    if (rc)
+        fail_msg("gen_run: %s", msg ? msg : engine_strerror(rc));
     struct loader_stats lstats;
     rc = loader_commit(l, &lstats, &msg);
-    if (rc) fail_msg("loader_commit: %s", msg ? msg : engine_strerror(rc));
+    if (rc)
+        fail_msg("loader_commit: %s", msg ? msg : engine_strerror(rc));
     loader_free(l);
 }
 
@@ -90,13 +94,16 @@ static int same_records(engine_iter *a, engine_iter *b)
     while (same && engine_iter_valid(a) && engine_iter_valid(b)) {
         size_t ka, kb, va, vb;
         const char *pka = engine_iter_disk_key(a, &ka), *pkb = engine_iter_disk_key(b, &kb);
-        if (ka != kb || memcmp(pka, pkb, ka)) same = 0;
+        if (ka != kb || memcmp(pka, pkb, ka))
+            same = 0;
         const char *pva = engine_iter_value(a, &va), *pvb = engine_iter_value(b, &vb);
-        if (va != vb || (va && memcmp(pva, pvb, va))) same = 0;
+        if (va != vb || (va && memcmp(pva, pvb, va)))
+            same = 0;
         engine_iter_next(a);
         engine_iter_next(b);
     }
-    if (engine_iter_valid(a) || engine_iter_valid(b)) same = 0;
+    if (engine_iter_valid(a) || engine_iter_valid(b))
+        same = 0;
     assert_int_equal(engine_iter_status(a, NULL), 0);
     assert_int_equal(engine_iter_status(b, NULL), 0);
     engine_iter_free(a);

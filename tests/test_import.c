@@ -79,7 +79,8 @@ static int teardown(void **state)
 static void *read_whole(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
+    if (!f)
+        fail_msg("cannot open %s", path);
     struct buf b = BUF_INIT;
     char chunk[65536];
     size_t n;
@@ -133,7 +134,8 @@ static uint64_t sql_count(sqlite3 *db, const char *sql, const char *sync)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    if (sync) sqlite3_bind_text(st, 1, sync, -1, SQLITE_STATIC);
+    if (sync)
+        sqlite3_bind_text(st, 1, sync, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     uint64_t n = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -145,7 +147,8 @@ static uint64_t table_rows(sqlite3 *db, const char *table, const char *sync)
 {
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master WHERE name = '%s'", table);
-    if (!sql_count(db, sql, NULL)) return 0;
+    if (!sql_count(db, sql, NULL))
+        return 0;
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE sync_id = ?", table);
     return sql_count(db, sql, sync);
 }
@@ -183,9 +186,11 @@ static char *get_value(engine *e, const char *sync, const char *bucket, const ch
     size_t l = 0;
     int rc = engine_get(e, NULL, sync, bucket, key, strlen(key), &v, &l, &msg);
     free(msg);
-    if (rc == -ENOENT) return NULL;
+    if (rc == -ENOENT)
+        return NULL;
     assert_int_equal(rc, 0);
-    if (len) *len = l;
+    if (len)
+        *len = l;
     return v;
 }
 
@@ -203,7 +208,8 @@ static void import_ok(struct fx *fx, const char *path, const char *const *syncs,
 {
     char *msg = NULL;
     int rc = import(fx, path, syncs, n, st, &msg);
-    if (rc) fail_msg("import of %s failed: %d %s", path, rc, msg ? msg : "(no message)");
+    if (rc)
+        fail_msg("import of %s failed: %d %s", path, rc, msg ? msg : "(no message)");
 }
 
 /* Builds a c1z file at path from the SQL statements. */
@@ -214,7 +220,8 @@ static void make_c1z(struct fx *fx, const char *path, const char *sql)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
     char *err = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("synthetic sql: %s", err);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("synthetic sql: %s", err);
     sqlite3_close(db);
     size_t len;
     void *raw = read_whole(dbpath, &len);
@@ -307,10 +314,12 @@ static void check_values(struct fx *fx, sqlite3 *db, const char *table, const ch
         const char *ext = (const char *)sqlite3_column_text(st, 3);
         size_t len;
         char *v = get_value(fx->e, sync, bucket, key, &len);
-        if (!v) fail_msg("%s/%s missing for a row of %s", bucket, key, table);
+        if (!v)
+            fail_msg("%s/%s missing for a row of %s", bucket, key, table);
         json_error_t jerr;
         json_t *o = json_loadb(v, len, 0, &jerr);
-        if (!o) fail_msg("%s/%s: bad JSON: %s", bucket, key, jerr.text);
+        if (!o)
+            fail_msg("%s/%s: bad JSON: %s", bucket, key, jerr.text);
         assert_string_equal(json_string_value(json_object_get(o, "type")), type);
         assert_null(json_object_get(o, "id"));
         assert_null(json_object_get(o, "data"));
@@ -322,7 +331,8 @@ static void check_values(struct fx *fx, sqlite3 *db, const char *table, const ch
         struct buf dec = BUF_INIT;
         assert_int_equal(base64_decode(json_string_value(b64), json_string_length(b64), &dec), 0);
         assert_int_equal(dec.len, blob_len);
-        if (blob_len) assert_memory_equal(dec.data, blob, blob_len);
+        if (blob_len)
+            assert_memory_equal(dec.data, blob, blob_len);
         /* "type" comes first. */
         assert_memory_equal(v, "{\"type\":", 8);
         buf_release(&dec);
@@ -351,7 +361,8 @@ static void check_indexes(struct fx *fx, const char *sync)
         char *res = strndup(p.key, (size_t)(last - p.key));
         char *v = get_value(fx->e, sync, "resources", res, NULL);
         if (!v) {
-            if (missing < 5) print_message("    principal without resource: resources/%s\n", res);
+            if (missing < 5)
+                print_message("    principal without resource: resources/%s\n", res);
             missing++;
         }
         free(v);
@@ -441,7 +452,8 @@ static void check_fixture(struct fx *fx, const char *relpath, const char *sync,
     assert_non_null(json_object_get(o, "started_at"));
     assert_non_null(json_object_get(o, "ended_at"));
     assert_non_null(json_object_get(o, "sync_token"));
-    if (!strcmp(sync, SYNC_IN_PROGRESS)) assert_true(json_is_null(json_object_get(o, "ended_at")));
+    if (!strcmp(sync, SYNC_IN_PROGRESS))
+        assert_true(json_is_null(json_object_get(o, "ended_at")));
     json_decref(o);
     free(v);
 

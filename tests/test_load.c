@@ -44,8 +44,8 @@ static int teardown(void **state)
 
 /* Loads newline-separated lines; returns the loader's result and, on failure,
  * the 1-based number of the bad line in *bad_line. */
-static int load_text(engine *e, const char *text, int replace, const char *sync,
-                     size_t chunk_bytes, int *bad_line, char **msg)
+static int load_text(engine *e, const char *text, int replace, const char *sync, size_t chunk_bytes,
+                     int *bad_line, char **msg)
 {
     struct loader_options opt = {
         .replace = replace, .default_sync = sync, .chunk_bytes = chunk_bytes};
@@ -197,7 +197,8 @@ static void test_last_line_wins(void **state)
     struct buf text = BUF_INIT;
     for (int round = 0; round < 5; round++)
         for (int k = 0; k < 200; k++)
-            buf_addf(&text, "{\"sync\":\"s\",\"bucket\":\"b\",\"key\":\"k%03d\",\"value\":\"r%d\"}\n",
+            buf_addf(&text,
+                     "{\"sync\":\"s\",\"bucket\":\"b\",\"key\":\"k%03d\",\"value\":\"r%d\"}\n",
                      (k * 37) % 200, round);
     char *msg = NULL;
     int rc = load_text(f->e, text.data, 0, NULL, 4096, NULL, &msg);
@@ -222,14 +223,13 @@ static void test_replace(void **state)
               "{\"sync\":\"c\",\"bucket\":\"b\",\"key\":\"old\",\"value\":\"1\"}\n",
               0, NULL);
     /* Without --replace, records are added. */
-    must_load(f->e, "{\"sync\":\"a\",\"bucket\":\"b\",\"key\":\"new\",\"value\":\"2\"}\n", 0,
-              NULL);
+    must_load(f->e, "{\"sync\":\"a\",\"bucket\":\"b\",\"key\":\"new\",\"value\":\"2\"}\n", 0, NULL);
     assert_int_equal(count(f->e, "a", NULL), 3);
     /* With --replace, each named sync holds exactly this load (many runs). */
     struct buf text = BUF_INIT;
     for (int k = 0; k < 300; k++)
-        buf_addf(&text, "{\"sync\":\"a\",\"bucket\":\"b\",\"key\":\"n%03d\",\"value\":\"x%d\"}\n", k,
-                 k);
+        buf_addf(&text, "{\"sync\":\"a\",\"bucket\":\"b\",\"key\":\"n%03d\",\"value\":\"x%d\"}\n",
+                 k, k);
     buf_adds(&text, "{\"sync\":\"c\",\"bucket\":\"z\",\"key\":\"only\",\"value\":\"c\"}\n");
     buf_adds(&text, "{\"sync\":\"a\",\"bucket\":\"b\",\"key\":\"n000\",\"value\":\"last\"}\n");
     char *msg = NULL;
@@ -387,7 +387,7 @@ static void test_dump_load_round_trip(void **state)
         size_t kl = 1 + rnd() % 200, vl = rnd() % 500;
         int kind = (int)(rnd() % 4);
         for (size_t j = 0; j < kl; j++)
-            key[j] = kind == 0   ? (unsigned char)rnd()         /* any bytes */
+            key[j] = kind == 0   ? (unsigned char)rnd()              /* any bytes */
                      : kind == 1 ? (unsigned char)('a' + rnd() % 26) /* ASCII */
                      : kind == 2 ? (unsigned char)"\xc3\xa9/%\x00"[rnd() % 5]
                                  : (unsigned char)"\xf0\x9f\x98\x80"[j % 4];
@@ -410,8 +410,8 @@ static void test_dump_load_round_trip(void **state)
     char *src = tu_join(f->dir, "store");
     char *dst = tu_join(f->dir, "copy");
     char *cmd = NULL;
-    assert_true(asprintf(&cmd, "'%s' dump '%s' | '%s' load '%s' 2>/dev/null", bin, src, bin,
-                         dst) > 0);
+    assert_true(asprintf(&cmd, "'%s' dump '%s' | '%s' load '%s' 2>/dev/null", bin, src, bin, dst) >
+                0);
     assert_int_equal(system(cmd), 0);
     free(cmd);
 

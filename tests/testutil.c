@@ -22,7 +22,8 @@ char *tu_mkdtemp(void)
     char *path = NULL;
     if (asprintf(&path, "%s/syncstore-test-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
         fail_msg("out of memory");
-    if (!mkdtemp(path)) fail_msg("mkdtemp %s failed", path);
+    if (!mkdtemp(path))
+        fail_msg("mkdtemp %s failed", path);
     return path;
 }
 
@@ -36,7 +37,8 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 void tu_rmtree(char *path)
 {
-    if (!path) return;
+    if (!path)
+        return;
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(path);
 }
@@ -44,7 +46,8 @@ void tu_rmtree(char *path)
 char *tu_join(const char *dir, const char *name)
 {
     char *p = NULL;
-    if (asprintf(&p, "%s/%s", dir, name) < 0) fail_msg("out of memory");
+    if (asprintf(&p, "%s/%s", dir, name) < 0)
+        fail_msg("out of memory");
     return p;
 }
 
@@ -54,7 +57,8 @@ engine *tu_create_store(const char *dir, const char *name)
     engine *e = NULL;
     char *msg = NULL;
     int rc = engine_open(path, ENGINE_OPEN_CREATE, &e, &msg);
-    if (rc) fail_msg("creating store %s: %s", path, msg ? msg : engine_strerror(rc));
+    if (rc)
+        fail_msg("creating store %s: %s", path, msg ? msg : engine_strerror(rc));
     free(path);
     return e;
 }
@@ -71,19 +75,24 @@ char *tu_shared_data(const char *relpath)
 void tu_write_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
-    if (!f) fail_msg("cannot create %s", path);
-    if (len && fwrite(data, 1, len, f) != len) fail_msg("cannot write %s", path);
-    if (fclose(f)) fail_msg("cannot close %s", path);
+    if (!f)
+        fail_msg("cannot create %s", path);
+    if (len && fwrite(data, 1, len, f) != len)
+        fail_msg("cannot write %s", path);
+    if (fclose(f))
+        fail_msg("cannot close %s", path);
 }
 
 int tu_count_dir(const char *path)
 {
     DIR *d = opendir(path);
-    if (!d) return -1;
+    if (!d)
+        return -1;
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
     closedir(d);
     return n;
 }

@@ -25,20 +25,24 @@ void buf_init(struct buf *b)
 
 void buf_release(struct buf *b)
 {
-    if (b->cap) free(b->data);
+    if (b->cap)
+        free(b->data);
     buf_init(b);
 }
 
 void buf_reset(struct buf *b)
 {
     b->len = 0;
-    if (b->cap) b->data[0] = '\0';
+    if (b->cap)
+        b->data[0] = '\0';
 }
 
 void buf_grow(struct buf *b, size_t extra)
 {
-    if (!b->data) buf_init(b);
-    if (b->len + extra + 1 <= b->cap) return;
+    if (!b->data)
+        buf_init(b);
+    if (b->len + extra + 1 <= b->cap)
+        return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + extra + 1)
         cap *= 2;
@@ -47,7 +51,8 @@ void buf_grow(struct buf *b, size_t extra)
         fprintf(stderr, "syncstore: error: out of memory (%zu bytes)\n", cap);
         abort();
     }
-    if (!b->cap) p[0] = '\0';
+    if (!b->cap)
+        p[0] = '\0';
     b->data = p;
     b->cap = cap;
 }
@@ -55,7 +60,8 @@ void buf_grow(struct buf *b, size_t extra)
 void buf_add(struct buf *b, const void *data, size_t len)
 {
     buf_grow(b, len);
-    if (len) memcpy(b->data + b->len, data, len);
+    if (len)
+        memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
 }
@@ -78,7 +84,8 @@ void buf_addf(struct buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
+    if (n < 0)
+        return;
     buf_grow(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -88,9 +95,11 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 
 char *buf_detach(struct buf *b, size_t *len)
 {
-    if (!b->cap) buf_grow(b, 0);
+    if (!b->cap)
+        buf_grow(b, 0);
     char *p = b->data;
-    if (len) *len = b->len;
+    if (len)
+        *len = b->len;
     buf_init(b);
     return p;
 }
@@ -119,9 +128,11 @@ int utf8_valid(const void *data, size_t len)
         } else {
             return 0;
         }
-        if (i + n >= len) return 0;
+        if (i + n >= len)
+            return 0;
         for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
             cp = (cp << 6) | (s[i + k] & 0x3F);
         }
         if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
@@ -141,7 +152,8 @@ void buf_add_json_string(struct buf *b, const void *data, size_t len)
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
         buf_add(b, s + run, i - run);
         run = i + 1;
         switch (c) {
@@ -198,17 +210,23 @@ void buf_add_base64(struct buf *b, const void *data, size_t len)
 
 static int b64val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
     return -1;
 }
 
 int base64_decode(const char *text, size_t len, struct buf *out)
 {
-    if (len % 4) return -EINVAL;
+    if (len % 4)
+        return -EINVAL;
     buf_grow(out, len / 4 * 3);
     for (size_t i = 0; i < len; i += 4) {
         int v[4];
@@ -223,12 +241,14 @@ int base64_decode(const char *text, size_t len, struct buf *out)
             if (pad) /* data after padding */
                 return -EINVAL;
             v[k] = b64val(c);
-            if (v[k] < 0) return -EINVAL;
+            if (v[k] < 0)
+                return -EINVAL;
         }
         uint32_t w =
             (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         /* Reject non-canonical padding bits so that decoding is one-to-one. */
-        if ((pad == 1 && (w & 0xFF)) || (pad == 2 && (w & 0xFFFF))) return -EINVAL;
+        if ((pad == 1 && (w & 0xFF)) || (pad == 2 && (w & 0xFFFF)))
+            return -EINVAL;
         char bytes[3] = {(char)(w >> 16), (char)(w >> 8), (char)w};
         buf_add(out, bytes, 3 - (size_t)pad);
     }
@@ -238,7 +258,8 @@ int base64_decode(const char *text, size_t len, struct buf *out)
 void buf_add_json_bytes_field(struct buf *b, const char *name, const void *data, size_t len,
                               int first)
 {
-    if (!first) buf_addc(b, ',');
+    if (!first)
+        buf_addc(b, ',');
     buf_addc(b, '"');
     buf_adds(b, name);
     if ((len == 0 || !memchr(data, '\0', len)) && utf8_valid(data, len)) {

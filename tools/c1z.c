@@ -78,7 +78,8 @@ const char *c1z_table_bucket(enum c1z_table table)
 
 void c1z_stats_release(struct c1z_stats *stats)
 {
-    if (!stats) return;
+    if (!stats)
+        return;
     free(stats->syncs);
     memset(stats, 0, sizeof(*stats));
 }
@@ -106,10 +107,12 @@ static int set_msg(char **msg, int code, const char *fmt, ...)
 
 static int set_msg(char **msg, int code, const char *fmt, ...)
 {
-    if (!msg) return code;
+    if (!msg)
+        return code;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(msg, fmt, ap) < 0) *msg = NULL;
+    if (vasprintf(msg, fmt, ap) < 0)
+        *msg = NULL;
     va_end(ap);
     return code;
 }
@@ -130,12 +133,15 @@ static void free_strings(char **v, size_t n)
 static int strings_add_unique(char ***v, size_t *n, const char *s, size_t len)
 {
     for (size_t i = 0; i < *n; i++)
-        if (strlen((*v)[i]) == len && !memcmp((*v)[i], s, len)) return 0;
+        if (strlen((*v)[i]) == len && !memcmp((*v)[i], s, len))
+            return 0;
     char **nv = realloc(*v, (*n + 1) * sizeof(**v));
-    if (!nv) return -ENOMEM;
+    if (!nv)
+        return -ENOMEM;
     *v = nv;
     char *copy = malloc(len + 1);
-    if (!copy) return -ENOMEM;
+    if (!copy)
+        return -ENOMEM;
     memcpy(copy, s, len);
     copy[len] = '\0';
     nv[(*n)++] = copy;
@@ -150,8 +156,10 @@ static long strings_find(char *const *v, size_t n, const char *s, size_t len)
         size_t mid = lo + (hi - lo) / 2;
         size_t mlen = strlen(v[mid]);
         int c = memcmp(v[mid], s, mlen < len ? mlen : len);
-        if (c == 0) c = mlen < len ? -1 : mlen > len;
-        if (c == 0) return (long)mid;
+        if (c == 0)
+            c = mlen < len ? -1 : mlen > len;
+        if (c == 0)
+            return (long)mid;
         if (c < 0)
             lo = mid + 1;
         else
@@ -168,7 +176,8 @@ static int write_all(int fd, const void *data, size_t len)
     while (len) {
         ssize_t n = write(fd, p, len);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             return -errno;
         }
         p += n;
@@ -254,7 +263,8 @@ out:
 static int make_temp_file(struct import *im, char **msg)
 {
     const char *dir = getenv("TMPDIR");
-    if (!dir || !*dir) dir = "/tmp";
+    if (!dir || !*dir)
+        dir = "/tmp";
     if (asprintf(&im->tmp_path, "%s/syncstore-import-XXXXXX", dir) < 0) {
         im->tmp_path = NULL;
         return set_msg(msg, -ENOMEM, "out of memory");
@@ -330,12 +340,14 @@ static int discover_tables(struct import *im, char **msg)
     sqlite3_stmt *st = NULL;
     int rc = prepare(im, "SELECT name FROM sqlite_master WHERE type = 'table'", &st,
                      "listing tables", msg);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     int src, any = 0;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         for (int t = 0; name && t < C1Z_TABLE_COUNT; t++)
-            if (!strcasecmp(name, tables[t].name)) im->present[t] = any = 1;
+            if (!strcasecmp(name, tables[t].name))
+                im->present[t] = any = 1;
     }
     if (src != SQLITE_DONE)
         rc = sqlite_fail(im, src, "listing tables", msg);
@@ -357,8 +369,10 @@ struct columns {
 
 static void columns_release(struct columns *c)
 {
-    if (c->json_name) free_strings(c->json_name, (size_t)c->n);
-    if (c->json_name_b64) free_strings(c->json_name_b64, (size_t)c->n);
+    if (c->json_name)
+        free_strings(c->json_name, (size_t)c->n);
+    if (c->json_name_b64)
+        free_strings(c->json_name_b64, (size_t)c->n);
     memset(c, 0, sizeof(*c));
 }
 
@@ -366,7 +380,8 @@ static int find_column(sqlite3_stmt *st, const char *name)
 {
     for (int i = 0; i < sqlite3_column_count(st); i++) {
         const char *n = sqlite3_column_name(st, i);
-        if (n && !strcasecmp(n, name)) return i;
+        if (n && !strcasecmp(n, name))
+            return i;
     }
     return -1;
 }
@@ -402,10 +417,12 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
     }
     c->json_name = calloc((size_t)c->n + 1, sizeof(char *));
     c->json_name_b64 = calloc((size_t)c->n + 1, sizeof(char *));
-    if (!c->json_name || !c->json_name_b64) return set_msg(msg, -ENOMEM, "out of memory");
+    if (!c->json_name || !c->json_name_b64)
+        return set_msg(msg, -ENOMEM, "out of memory");
     for (int i = 0; i < c->n; i++) {
         const char *name = sqlite3_column_name(st, i);
-        if (!name) return set_msg(msg, -ENOMEM, "out of memory");
+        if (!name)
+            return set_msg(msg, -ENOMEM, "out of memory");
         if (!utf8_valid(name, strlen(name)))
             return set_msg(msg, -EINVAL, "'%s': table %s has a column name that is not UTF-8",
                            im->path, def->name);
@@ -420,7 +437,8 @@ static int collect_syncs(struct import *im, char **msg)
 {
     int rc = 0;
     for (int t = 0; t < C1Z_TABLE_COUNT && !rc; t++) {
-        if (!im->present[t]) continue;
+        if (!im->present[t])
+            continue;
         char sql[128];
         snprintf(sql, sizeof(sql), "SELECT DISTINCT sync_id FROM \"%s\"", tables[t].name);
         sqlite3_stmt *st = NULL;
@@ -444,7 +462,8 @@ static int collect_syncs(struct import *im, char **msg)
                 continue; /* reported when the row is imported */
             const char *s = (const char *)sqlite3_column_text(st, 0);
             int len = sqlite3_column_bytes(st, 0);
-            if (!s) continue;
+            if (!s)
+                continue;
             if (memchr(s, '\0', (size_t)len)) {
                 rc = set_msg(msg, -EINVAL, "'%s': %s has a sync_id with a NUL byte", im->path,
                              tables[t].name);
@@ -456,10 +475,12 @@ static int collect_syncs(struct import *im, char **msg)
                 break;
             }
         }
-        if (!rc && src != SQLITE_DONE) rc = sqlite_fail(im, src, tables[t].name, msg);
+        if (!rc && src != SQLITE_DONE)
+            rc = sqlite_fail(im, src, tables[t].name, msg);
         sqlite3_finalize(st);
     }
-    if (!rc && im->n_found) qsort(im->found, im->n_found, sizeof(*im->found), cmp_str);
+    if (!rc && im->n_found)
+        qsort(im->found, im->n_found, sizeof(*im->found), cmp_str);
     return rc;
 }
 
@@ -481,14 +502,16 @@ static int select_syncs(struct import *im, const char *const *names, size_t n_na
                 struct buf held = BUF_INIT;
                 for (size_t k = 0; k < im->n_found && k < 5; k++)
                     buf_addf(&held, "%s'%s'", k ? ", " : "", im->found[k]);
-                if (im->n_found > 5) buf_adds(&held, ", ...");
+                if (im->n_found > 5)
+                    buf_adds(&held, ", ...");
                 rc = set_msg(msg, -ENOENT, "'%s' holds no sync '%s' (it holds %s)", im->path,
                              names[i], im->n_found ? held.data : "none");
                 buf_release(&held);
                 break;
             }
             rc = strings_add_unique(&im->selected, &im->n_selected, names[i], strlen(names[i]));
-            if (rc) rc = set_msg(msg, rc, "out of memory");
+            if (rc)
+                rc = set_msg(msg, rc, "out of memory");
         }
     } else {
         for (size_t i = 0; i < im->n_found && !rc; i++) {
@@ -501,13 +524,17 @@ static int select_syncs(struct import *im, const char *const *names, size_t n_na
             }
             rc = strings_add_unique(&im->selected, &im->n_selected, im->found[i],
                                     strlen(im->found[i]));
-            if (rc) rc = set_msg(msg, rc, "out of memory");
+            if (rc)
+                rc = set_msg(msg, rc, "out of memory");
         }
     }
-    if (rc) return rc;
-    if (im->n_selected) qsort(im->selected, im->n_selected, sizeof(*im->selected), cmp_str);
+    if (rc)
+        return rc;
+    if (im->n_selected)
+        qsort(im->selected, im->n_selected, sizeof(*im->selected), cmp_str);
     im->sync_stats = calloc(im->n_selected ? im->n_selected : 1, sizeof(*im->sync_stats));
-    if (!im->sync_stats) return set_msg(msg, -ENOMEM, "out of memory");
+    if (!im->sync_stats)
+        return set_msg(msg, -ENOMEM, "out of memory");
     for (size_t i = 0; i < im->n_selected; i++)
         snprintf(im->sync_stats[i].sync_id, sizeof(im->sync_stats[i].sync_id), "%s",
                  im->selected[i]);
@@ -525,7 +552,8 @@ static void row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st,
     buf_adds(v, "{\"type\":");
     buf_add_json_string(v, tables[t].type, strlen(tables[t].type));
     for (int i = 0; i < c->n; i++) {
-        if (i == c->id) continue;
+        if (i == c->id)
+            continue;
         switch (sqlite3_column_type(st, i)) {
         case SQLITE_INTEGER:
             buf_adds(v, c->json_name[i]);
@@ -543,7 +571,8 @@ static void row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         case SQLITE_TEXT: {
             const unsigned char *s = sqlite3_column_text(st, i);
             size_t len = (size_t)sqlite3_column_bytes(st, i);
-            if (!s) s = (const unsigned char *)"";
+            if (!s)
+                s = (const unsigned char *)"";
             if (!memchr(s, '\0', len) && utf8_valid(s, len)) {
                 buf_adds(v, c->json_name[i]);
                 buf_add_json_string(v, s, len);
@@ -576,7 +605,8 @@ static void row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st,
 /* Copies the bytes of a key column into out; -EINVAL when it is NULL. */
 static int key_part(sqlite3_stmt *st, int col, struct buf *out)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL) return -EINVAL;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return -EINVAL;
     const void *p = sqlite3_column_blob(st, col);
     size_t len = (size_t)sqlite3_column_bytes(st, col);
     buf_add(out, p, len);
@@ -612,7 +642,8 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
     const char *sync = (const char *)sqlite3_column_text(st, c->sync_id);
     size_t sync_len = (size_t)sqlite3_column_bytes(st, c->sync_id);
     long idx = sync ? strings_find(im->selected, im->n_selected, sync, sync_len) : -1;
-    if (idx < 0) return 0; /* a sync that was not asked for */
+    if (idx < 0)
+        return 0; /* a sync that was not asked for */
     const char *sync_id = im->selected[idx];
 
     row_value(im, t, st, c);
@@ -668,7 +699,8 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         break;
     }
     default:
-        if (key_part(st, c->key[0], &im->key[0])) null_col = def->key_cols[0];
+        if (key_part(st, c->key[0], &im->key[0]))
+            null_col = def->key_cols[0];
         break;
     }
     if (null_col)
@@ -681,7 +713,8 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         rc = add_record(im, t, row, sync_id, "grants_by_entitlement", &im->key[1], "", 0, msg);
     if (!rc && t == C1Z_GRANTS)
         rc = add_record(im, t, row, sync_id, "grants_by_principal", &im->key[2], "", 0, msg);
-    if (!rc) im->sync_stats[idx].rows[t]++;
+    if (!rc)
+        im->sync_stats[idx].rows[t]++;
     return rc;
 }
 
@@ -692,16 +725,20 @@ static int import_table(struct import *im, enum c1z_table t, char **msg)
     struct columns cols = {0};
     snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", tables[t].name);
     int rc = prepare(im, sql, &st, tables[t].name, msg);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     rc = read_columns(im, t, st, &cols, msg);
-    if (rc) goto out;
+    if (rc)
+        goto out;
     uint64_t ordinal = 0;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         rc = import_row(im, t, st, &cols, ++ordinal, msg);
-        if (rc) goto out;
+        if (rc)
+            goto out;
     }
-    if (src != SQLITE_DONE) rc = sqlite_fail(im, src, tables[t].name, msg);
+    if (src != SQLITE_DONE)
+        rc = sqlite_fail(im, src, tables[t].name, msg);
 out:
     columns_release(&cols);
     sqlite3_finalize(st);
@@ -711,8 +748,10 @@ out:
 static void import_release(struct import *im)
 {
     loader_free(im->l);
-    if (im->db) sqlite3_close(im->db);
-    if (im->tmp_fd >= 0) close(im->tmp_fd);
+    if (im->db)
+        sqlite3_close(im->db);
+    if (im->tmp_fd >= 0)
+        close(im->tmp_fd);
     if (im->tmp_path) {
         unlink(im->tmp_path);
         free(im->tmp_path);
@@ -739,7 +778,8 @@ int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t 
     buf_init(&im.value);
     for (int k = 0; k < 3; k++)
         buf_init(&im.key[k]);
-    if (stats) memset(stats, 0, sizeof(*stats));
+    if (stats)
+        memset(stats, 0, sizeof(*stats));
 
     f = fopen(path, "rb");
     if (!f) {
@@ -748,34 +788,45 @@ int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t 
         goto err;
     }
     rc = check_header(f, path, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
     rc = make_temp_file(&im, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
     rc = decompress_body(&im, f, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
     fclose(f);
     f = NULL;
 
     rc = open_db(&im, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
     rc = discover_tables(&im, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
     rc = collect_syncs(&im, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
     rc = select_syncs(&im, sync_ids, n_sync_ids, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
 
     struct loader_options opt = {.replace = 1};
     rc = loader_new(e, &opt, &im.l, msg);
-    if (rc) goto err;
+    if (rc)
+        goto err;
     for (size_t i = 0; i < im.n_selected; i++) {
         rc = loader_name_sync(im.l, im.selected[i], msg);
-        if (rc) goto err;
+        if (rc)
+            goto err;
     }
     for (int t = 0; t < C1Z_TABLE_COUNT; t++) {
-        if (!im.present[t]) continue;
+        if (!im.present[t])
+            continue;
         rc = import_table(&im, (enum c1z_table)t, msg);
-        if (rc) goto err;
+        if (rc)
+            goto err;
     }
 
     struct loader_stats ls = {0};
@@ -802,7 +853,8 @@ int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t 
     return 0;
 
 err:
-    if (f) fclose(f);
+    if (f)
+        fclose(f);
     import_release(&im);
     return rc;
 }

@@ -35,7 +35,8 @@ int cli_open_store(const char *path, int flags, engine **out)
 {
     char *msg = NULL;
     int rc = engine_open(path, flags, out, &msg);
-    if (rc == 0) return 0;
+    if (rc == 0)
+        return 0;
     cli_fail(rc, msg, path);
     return EXIT_WORK;
 }

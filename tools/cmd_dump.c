@@ -54,7 +54,8 @@ int cmd_dump(int argc, char **argv)
     }
     engine *e = NULL;
     int status = cli_open_store(args[0], ENGINE_OPEN_READ_ONLY, &e);
-    if (status) return status;
+    if (status)
+        return status;
     if (args[1]) {
         int found = engine_sync_exists(e, NULL, args[1], &msg);
         if (found <= 0) {
@@ -94,7 +95,8 @@ int cmd_dump(int argc, char **argv)
         }
     }
     int rc = engine_iter_status(it, &msg);
-    if (rc) status = cli_fail(rc, msg, args[0]);
+    if (rc)
+        status = cli_fail(rc, msg, args[0]);
     if (fflush(stdout) != 0) {
         cli_error("cannot write the dump to standard output");
         status = EXIT_WORK;

@@ -43,12 +43,14 @@ static int gen_option(const char *name, char **argv, int argc, int *i, const cha
 {
     size_t n = strlen(name);
     const char *arg = argv[*i];
-    if (strncmp(arg, name, n)) return 0;
+    if (strncmp(arg, name, n))
+        return 0;
     if (arg[n] == '=') {
         *value = arg + n + 1;
         return 1;
     }
-    if (arg[n]) return 0;
+    if (arg[n])
+        return 0;
     *value = *i + 1 < argc ? argv[++*i] : NULL;
     return 1;
 }
@@ -80,7 +82,8 @@ int cmd_gen(int argc, char **argv)
                 continue;
             }
             if (gen_option("--seed", argv, argc, &i, &value)) {
-                if ((status = cli_parse_u64("--seed", value, UINT64_MAX, &seed))) return status;
+                if ((status = cli_parse_u64("--seed", value, UINT64_MAX, &seed)))
+                    return status;
                 continue;
             }
             cli_error("gen: unknown option '%s'", arg);
@@ -111,7 +114,8 @@ int cmd_gen(int argc, char **argv)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((status = cli_open_store(store, ENGINE_OPEN_CREATE, &e))) return status;
+    if ((status = cli_open_store(store, ENGINE_OPEN_CREATE, &e)))
+        return status;
 
     struct loader_options lopt = {.replace = 1, .default_sync = NULL, .chunk_bytes = 0};
     if ((rc = loader_new(e, &lopt, &l, &msg))) {

@@ -92,7 +92,8 @@ int cmd_import(int argc, char **argv)
     fclose(probe);
 
     status = cli_open_store(store, ENGINE_OPEN_CREATE, &e);
-    if (status) goto out;
+    if (status)
+        goto out;
     int rc = c1z_import(e, file, syncs, n_syncs, &stats, &msg);
     if (rc) {
         status = cli_fail(rc, msg, file); /* frees msg */

@@ -84,7 +84,8 @@ int cmd_load(int argc, char **argv)
     engine *e = NULL;
     loader *l = NULL;
     int status = cli_open_store(store, ENGINE_OPEN_CREATE, &e);
-    if (status) goto out;
+    if (status)
+        goto out;
     struct loader_options opt = {.replace = replace, .default_sync = sync};
     int rc = loader_new(e, &opt, &l, &msg);
     if (rc) {
@@ -123,6 +124,7 @@ int cmd_load(int argc, char **argv)
 out:
     loader_free(l);
     engine_close(e);
-    if (in != stdin) fclose(in);
+    if (in != stdin)
+        fclose(in);
     return status;
 }

@@ -95,7 +95,8 @@ int cmd_syncs(int argc, char **argv)
     }
     engine *e = NULL;
     int status = cli_open_store(store, ENGINE_OPEN_READ_ONLY, &e);
-    if (status) return status;
+    if (status)
+        return status;
     char *msg = NULL;
     struct printer p = {.json = json};
     char bucket[ENGINE_BUCKET_MAX + 1] = "";
@@ -118,9 +119,11 @@ int cmd_syncs(int argc, char **argv)
         int new_sync =
             !in_sync || strlen(p.sync) != k.sync_id_len || memcmp(p.sync, k.sync_id, k.sync_id_len);
         if (new_sync || strlen(bucket) != k.bucket_len || memcmp(bucket, k.bucket, k.bucket_len)) {
-            if (in_sync) print_bucket(&p, bucket, c);
+            if (in_sync)
+                print_bucket(&p, bucket, c);
             if (new_sync) {
-                if (in_sync) end_sync(&p);
+                if (in_sync)
+                    end_sync(&p);
                 begin_sync(&p, k.sync_id, k.sync_id_len);
                 in_sync = 1;
             }

@@ -130,11 +130,14 @@ static void sizes_for(struct gen_sizes *z, uint64_t n)
 {
     uint64_t users = n / 20;
     uint64_t by_sqrt = (uint64_t)ceil(5.0 * sqrt((double)n));
-    if (by_sqrt > users) users = by_sqrt;
-    if (users < 10) users = 10;
+    if (by_sqrt > users)
+        users = by_sqrt;
+    if (users < 10)
+        users = 10;
     for (;;) {
         sizes_derive(z, users);
-        if (z->users * z->user_cap + z->groups * z->group_cap >= n) return;
+        if (z->users * z->user_cap + z->groups * z->group_cap >= n)
+            return;
         users += users / 8 + 1;
     }
 }
@@ -256,7 +259,8 @@ static const char *const group_kinds[] = {"Team",    "All",         "Leads",
 static void add_cycled_name(struct buf *b, const char *const *list, size_t n, uint64_t idx)
 {
     buf_adds(b, list[idx % n]);
-    if (idx >= n) buf_addf(b, " %" PRIu64, idx / n + 1);
+    if (idx >= n)
+        buf_addf(b, " %" PRIu64, idx / n + 1);
 }
 
 static void add_group_name(struct buf *b, uint64_t idx)
@@ -265,7 +269,8 @@ static void add_group_name(struct buf *b, uint64_t idx)
     buf_adds(b, departments[idx % nd]);
     buf_addc(b, ' ');
     buf_adds(b, group_kinds[(idx / nd) % nk]);
-    if (idx >= nd * nk) buf_addf(b, " %" PRIu64, idx / (nd * nk) + 1);
+    if (idx >= nd * nk)
+        buf_addf(b, " %" PRIu64, idx / (nd * nk) + 1);
 }
 
 static void id_user(struct buf *b, uint64_t i)
@@ -349,7 +354,8 @@ static void add_tmp(struct gen_state *g, const char *name)
  * GEN_SPAN) and returns that second. */
 static uint64_t add_time(struct buf *b, const char *name, struct gen_rng *r, uint64_t after)
 {
-    if (after < GEN_EPOCH) after = GEN_EPOCH;
+    if (after < GEN_EPOCH)
+        after = GEN_EPOCH;
     uint64_t secs = after + rng_below(r, GEN_EPOCH + GEN_SPAN - after);
     time_t t = (time_t)secs;
     struct tm tm;
@@ -408,7 +414,8 @@ static int gen_resource_types(struct gen_state *g, char **msg)
         buf_addc(&g->line, ']');
         add_strz(&g->line, "description", types[i].description);
         int rc = line_end(g, msg);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         g->st.resource_types++;
     }
     return 0;
@@ -456,7 +463,8 @@ static int gen_users(struct gen_state *g, uint64_t seed, char **msg)
         else
             add_time(&g->line, "last_login_at", &r, created);
         int rc = line_end(g, msg);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         g->st.users++;
         g->st.resources++;
     }
@@ -482,7 +490,8 @@ static int gen_groups(struct gen_state *g, uint64_t seed, char **msg)
         add_tmp(g, "owner_id");
         add_time(&g->line, "created_at", &r, 0);
         int rc = line_end(g, msg);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         g->st.groups++;
         g->st.resources++;
     }
@@ -508,7 +517,8 @@ static int gen_apps(struct gen_state *g, uint64_t seed, char **msg)
         add_tmp(g, "owner_id");
         add_time(&g->line, "created_at", &r, 0);
         int rc = line_end(g, msg);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         g->st.apps++;
         g->st.resources++;
     }
@@ -532,7 +542,8 @@ static int gen_roles(struct gen_state *g, uint64_t seed, char **msg)
                  rng_below(&r, 100) < 20 ? ",\"privileged\":true" : ",\"privileged\":false");
         add_time(&g->line, "created_at", &r, 0);
         int rc = line_end(g, msg);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         g->st.roles++;
         g->st.resources++;
     }
@@ -598,7 +609,8 @@ static int gen_entitlements(struct gen_state *g, char **msg)
             break;
         }
         int rc = line_end(g, msg);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         g->st.entitlements++;
     }
     return 0;
@@ -618,7 +630,8 @@ static int zipf_init(struct zipf *zp, uint32_t n)
     zp->n = n;
     zp->cdf = malloc((size_t)n * sizeof(*zp->cdf));
     zp->order = malloc((size_t)n * sizeof(*zp->order));
-    if (!zp->cdf || !zp->order) return -ENOMEM;
+    if (!zp->cdf || !zp->order)
+        return -ENOMEM;
     double sum = 0;
     for (uint32_t k = 0; k < n; k++) {
         sum += pow((double)k + 1, -GEN_ZIPF_S);
@@ -720,7 +733,8 @@ static int gen_one_grant(struct gen_state *g, uint64_t ent, int is_group, uint64
     add_strz(&g->line, "source", how[rng_below(fields, COUNT(how))]);
     add_time(&g->line, "granted_at", fields, 0);
     int rc = line_end(g, msg);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     g->st.grants++;
     return 0;
 }
@@ -733,11 +747,13 @@ static int gen_grants(struct gen_state *g, uint64_t n, uint64_t seed, char **msg
     uint32_t *stamp = NULL;
     int rc = 0;
 
-    if (n == 0) return 0;
+    if (n == 0)
+        return 0;
     if ((rc = zipf_init(&all, (uint32_t)z->ents)) || (rc = zipf_init(&sub, (uint32_t)z->ents_sub)))
         goto err_nomem;
     stamp = calloc(z->ents, sizeof(*stamp));
-    if (!stamp) goto err_nomem;
+    if (!stamp)
+        goto err_nomem;
 
     /* Popularity: a seeded shuffle of all entitlements; groups may only hold
      * app and role entitlements, ranked in the same relative order. */
@@ -752,7 +768,8 @@ static int gen_grants(struct gen_state *g, uint64_t n, uint64_t seed, char **msg
         all.order[j] = t;
     }
     for (uint32_t k = 0, m = 0; k < all.n; k++)
-        if (all.order[k] >= z->groups) sub.order[m++] = all.order[k];
+        if (all.order[k] >= z->groups)
+            sub.order[m++] = all.order[k];
 
     struct gen_rng shares, draws, fields;
     rng_init(&shares, seed, STREAM_SHARES);
@@ -779,9 +796,12 @@ static int gen_grants(struct gen_state *g, uint64_t n, uint64_t seed, char **msg
         double want = floor(mean * f + rng_double(&shares));
         uint64_t k = want > (double)cap ? cap : (uint64_t)want;
         uint64_t lo = left > cap_left - cap ? left - (cap_left - cap) : 0;
-        if (k < lo) k = lo;
-        if (k > left) k = left;
-        if (k > cap) k = cap;
+        if (k < lo)
+            k = lo;
+        if (k > left)
+            k = left;
+        if (k > cap)
+            k = cap;
         weight_left -= w;
         cap_left -= cap;
         left -= k;
@@ -790,7 +810,8 @@ static int gen_grants(struct gen_state *g, uint64_t n, uint64_t seed, char **msg
         uint32_t mark = (uint32_t)(p + 1);
         for (uint64_t i = 0; i < k; i++) {
             uint32_t ent = zipf_draw_distinct(zp, &draws, stamp, mark);
-            if ((rc = gen_one_grant(g, ent, is_group, who, &fields, msg))) goto out;
+            if ((rc = gen_one_grant(g, ent, is_group, who, &fields, msg)))
+                goto out;
         }
     }
     if (left != 0) {
@@ -803,7 +824,8 @@ static int gen_grants(struct gen_state *g, uint64_t n, uint64_t seed, char **msg
 
 err_nomem:
     rc = -ENOMEM;
-    if (msg) *msg = strdup("gen: out of memory for the entitlement tables");
+    if (msg)
+        *msg = strdup("gen: out of memory for the entitlement tables");
 out:
     free(stamp);
     zipf_release(&all);
@@ -819,10 +841,12 @@ int gen_run(loader *l, const struct gen_options *opt, struct gen_stats *stats, c
     int rc;
 
     if (!opt->sync_id) {
-        if (msg) *msg = strdup("gen: no sync_id");
+        if (msg)
+            *msg = strdup("gen: no sync_id");
         return -EINVAL;
     }
-    if ((rc = engine_check_sync_id(opt->sync_id, strlen(opt->sync_id), msg))) return rc;
+    if ((rc = engine_check_sync_id(opt->sync_id, strlen(opt->sync_id), msg)))
+        return rc;
     if (opt->grants > GEN_GRANTS_MAX) {
         if (msg && asprintf(msg, "gen: --grants %" PRIu64 " is more than the maximum %llu",
                             opt->grants, GEN_GRANTS_MAX) < 0)
@@ -837,14 +861,19 @@ int gen_run(loader *l, const struct gen_options *opt, struct gen_stats *stats, c
     add_strz(&g.tail, "sync", opt->sync_id);
     buf_addc(&g.tail, '}');
 
-    if ((rc = loader_name_sync(l, opt->sync_id, msg))) goto err;
-    if ((rc = gen_resource_types(&g, msg))) goto err;
+    if ((rc = loader_name_sync(l, opt->sync_id, msg)))
+        goto err;
+    if ((rc = gen_resource_types(&g, msg)))
+        goto err;
     if ((rc = gen_users(&g, opt->seed, msg)) || (rc = gen_groups(&g, opt->seed, msg)) ||
         (rc = gen_apps(&g, opt->seed, msg)) || (rc = gen_roles(&g, opt->seed, msg)))
         goto err;
-    if ((rc = gen_entitlements(&g, msg))) goto err;
-    if ((rc = gen_grants(&g, opt->grants, opt->seed, msg))) goto err;
-    if (stats) *stats = g.st;
+    if ((rc = gen_entitlements(&g, msg)))
+        goto err;
+    if ((rc = gen_grants(&g, opt->grants, opt->seed, msg)))
+        goto err;
+    if (stats)
+        *stats = g.st;
 err:
     buf_release(&g.line);
     buf_release(&g.tmp);

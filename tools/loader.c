@@ -62,7 +62,8 @@ static int set_msg(char **msg, int code, const char *fmt, ...)
     if (msg) {
         va_list ap;
         va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0) *msg = NULL;
+        if (vasprintf(msg, fmt, ap) < 0)
+            *msg = NULL;
         va_end(ap);
     }
     return code;
@@ -75,12 +76,16 @@ int loader_new(engine *e, const struct loader_options *opt, loader **out, char *
         (rc = engine_check_sync_id(opt->default_sync, strlen(opt->default_sync), msg)))
         return rc;
     loader *l = calloc(1, sizeof *l);
-    if (!l) return -ENOMEM;
+    if (!l)
+        return -ENOMEM;
     l->e = e;
     l->opt = *opt;
-    if (!l->opt.chunk_bytes) l->opt.chunk_bytes = DEFAULT_CHUNK_BYTES;
-    if ((rc = engine_ingest_new(e, &l->ing, msg))) goto fail;
-    if (opt->replace && (rc = engine_ingest_sst_begin(l->ing, &l->tombstones, msg))) goto fail;
+    if (!l->opt.chunk_bytes)
+        l->opt.chunk_bytes = DEFAULT_CHUNK_BYTES;
+    if ((rc = engine_ingest_new(e, &l->ing, msg)))
+        goto fail;
+    if (opt->replace && (rc = engine_ingest_sst_begin(l->ing, &l->tombstones, msg)))
+        goto fail;
     *out = l;
     return 0;
 fail:
@@ -90,7 +95,8 @@ fail:
 
 void loader_free(loader *l)
 {
-    if (!l) return;
+    if (!l)
+        return;
     engine_ingest_free(l->ing);
     for (size_t i = 0; i < l->n_syncs; i++)
         free(l->syncs[i]);
@@ -109,20 +115,25 @@ static int cmp_str(const void *a, const void *b)
 
 int loader_name_sync(loader *l, const char *sync_id, char **msg)
 {
-    if (!strcmp(sync_id, l->last_sync)) return 0;
+    if (!strcmp(sync_id, l->last_sync))
+        return 0;
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     strcpy(l->last_sync, sync_id);
-    if (l->n_syncs && bsearch(&sync_id, l->syncs, l->n_syncs, sizeof *l->syncs, cmp_str)) return 0;
+    if (l->n_syncs && bsearch(&sync_id, l->syncs, l->n_syncs, sizeof *l->syncs, cmp_str))
+        return 0;
     if (l->n_syncs == l->syncs_cap) {
         size_t cap = l->syncs_cap ? l->syncs_cap * 2 : 8;
         char **s = realloc(l->syncs, cap * sizeof *s);
-        if (!s) return -ENOMEM;
+        if (!s)
+            return -ENOMEM;
         l->syncs = s;
         l->syncs_cap = cap;
     }
     char *copy = strdup(sync_id);
-    if (!copy) return -ENOMEM;
+    if (!copy)
+        return -ENOMEM;
     size_t i = l->n_syncs;
     while (i > 0 && strcmp(l->syncs[i - 1], copy) > 0) {
         l->syncs[i] = l->syncs[i - 1];
@@ -143,20 +154,24 @@ static int cmp_entry(const void *pa, const void *pb)
     const struct entry *a = pa, *b = pb;
     size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
     int c = memcmp(sort_arena + a->offset, sort_arena + b->offset, n);
-    if (c) return c;
-    if (a->key_len != b->key_len) return a->key_len < b->key_len ? -1 : 1;
+    if (c)
+        return c;
+    if (a->key_len != b->key_len)
+        return a->key_len < b->key_len ? -1 : 1;
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 /* Sorts the chunk and writes it as one SST run; the last record of each key wins. */
 static int flush_chunk(loader *l, char **msg)
 {
-    if (l->n_entries == 0) return 0;
+    if (l->n_entries == 0)
+        return 0;
     sort_arena = l->arena;
     qsort(l->entries, l->n_entries, sizeof *l->entries, cmp_entry);
     engine_sst *w;
     int rc = engine_ingest_sst_begin(l->ing, &w, msg);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     for (size_t i = 0; i < l->n_entries; i++) {
         const struct entry *x = &l->entries[i];
         if (i + 1 < l->n_entries) {
@@ -166,9 +181,11 @@ static int flush_chunk(loader *l, char **msg)
                 continue; /* a later record replaces this one */
         }
         const char *k = l->arena + x->offset;
-        if ((rc = engine_sst_put(w, k, x->key_len, k + x->key_len, x->value_len, msg))) return rc;
+        if ((rc = engine_sst_put(w, k, x->key_len, k + x->key_len, x->value_len, msg)))
+            return rc;
     }
-    if ((rc = engine_sst_finish(w, msg))) return rc;
+    if ((rc = engine_sst_finish(w, msg)))
+        return rc;
     l->stats.runs++;
     l->n_entries = 0;
     l->arena_len = 0;
@@ -179,14 +196,16 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
                const void *value, size_t value_len, char **msg)
 {
     int rc;
-    if (l->committed) return set_msg(msg, -EINVAL, "load already committed");
+    if (l->committed)
+        return set_msg(msg, -EINVAL, "load already committed");
     if ((rc = loader_name_sync(l, sync_id, msg)) ||
         (rc = engine_check_bucket(bucket, strlen(bucket), msg)) ||
         (rc = engine_check_key(key, key_len, msg)) || (rc = engine_check_value_len(value_len, msg)))
         return rc;
     size_t disk_len = strlen(sync_id) + strlen(bucket) + 2 + key_len;
     size_t need = disk_len + value_len;
-    if (l->arena_len + need > l->opt.chunk_bytes && (rc = flush_chunk(l, msg))) return rc;
+    if (l->arena_len + need > l->opt.chunk_bytes && (rc = flush_chunk(l, msg)))
+        return rc;
     if (l->arena_len + need > l->arena_cap) {
         size_t cap = l->arena_cap ? l->arena_cap : 1 << 20;
         while (cap < l->arena_len + need)
@@ -194,20 +213,23 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
         if (cap > l->opt.chunk_bytes && l->arena_len + need <= l->opt.chunk_bytes)
             cap = l->opt.chunk_bytes;
         char *a = realloc(l->arena, cap);
-        if (!a) return set_msg(msg, -ENOMEM, "out of memory for a %zu-byte load chunk", cap);
+        if (!a)
+            return set_msg(msg, -ENOMEM, "out of memory for a %zu-byte load chunk", cap);
         l->arena = a;
         l->arena_cap = cap;
     }
     if (l->n_entries == l->entries_cap) {
         size_t cap = l->entries_cap ? l->entries_cap * 2 : 4096;
         struct entry *x = realloc(l->entries, cap * sizeof *x);
-        if (!x) return -ENOMEM;
+        if (!x)
+            return -ENOMEM;
         l->entries = x;
         l->entries_cap = cap;
     }
     char *dst = l->arena + l->arena_len;
     engine_key_encode(dst, sync_id, bucket, key, key_len);
-    if (value_len) memcpy(dst + disk_len, value, value_len);
+    if (value_len)
+        memcpy(dst + disk_len, value, value_len);
     l->entries[l->n_entries++] = (struct entry){
         .offset = l->arena_len,
         .key_len = (uint32_t)disk_len,
@@ -222,9 +244,11 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
 int loader_commit(loader *l, struct loader_stats *stats, char **msg)
 {
     int rc;
-    if (l->committed) return set_msg(msg, -EINVAL, "load already committed");
+    if (l->committed)
+        return set_msg(msg, -EINVAL, "load already committed");
     l->committed = 1;
-    if ((rc = flush_chunk(l, msg))) return rc;
+    if ((rc = flush_chunk(l, msg)))
+        return rc;
     if (l->tombstones) {
         char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
         size_t lo_len, hi_len;
@@ -233,11 +257,14 @@ int loader_commit(loader *l, struct loader_stats *stats, char **msg)
             if ((rc = engine_sst_delete_range(l->tombstones, lo, lo_len, hi, hi_len, msg)))
                 return rc;
         }
-        if ((rc = engine_sst_finish(l->tombstones, msg))) return rc;
+        if ((rc = engine_sst_finish(l->tombstones, msg)))
+            return rc;
     }
-    if ((rc = engine_ingest_commit(l->ing, msg))) return rc;
+    if ((rc = engine_ingest_commit(l->ing, msg)))
+        return rc;
     l->stats.syncs = l->n_syncs;
-    if (stats) *stats = l->stats;
+    if (stats)
+        *stats = l->stats;
     return 0;
 }
 
@@ -246,8 +273,10 @@ int loader_commit(loader *l, struct loader_stats *stats, char **msg)
 static const char *get_string(json_t *obj, const char *name, size_t *len)
 {
     json_t *v = json_object_get(obj, name);
-    if (!v || !json_is_string(v)) return NULL;
-    if (len) *len = json_string_length(v);
+    if (!v || !json_is_string(v))
+        return NULL;
+    if (len)
+        *len = json_string_length(v);
     return json_string_value(v);
 }
 
@@ -256,7 +285,8 @@ static int need_id(json_t *obj, const char *name, const char *type, const char *
                    char **msg)
 {
     json_t *v = json_object_get(obj, name);
-    if (!v) return set_msg(msg, -EINVAL, "a \"%s\" line needs \"%s\"", type, name);
+    if (!v)
+        return set_msg(msg, -EINVAL, "a \"%s\" line needs \"%s\"", type, name);
     if (!json_is_string(v) || json_string_length(v) == 0)
         return set_msg(msg, -EINVAL, "\"%s\" of a \"%s\" line must be a non-empty string", name,
                        type);
@@ -305,8 +335,10 @@ static int add_raw(loader *l, json_t *obj, const char *sync, char **msg)
     }
     size_t bucket_len;
     const char *bucket = get_string(obj, "bucket", &bucket_len);
-    if (!bucket) return set_msg(msg, -EINVAL, "\"bucket\" must be a string");
-    if (strlen(bucket) != bucket_len) return set_msg(msg, -EINVAL, "bucket name holds a NUL byte");
+    if (!bucket)
+        return set_msg(msg, -EINVAL, "\"bucket\" must be a string");
+    if (strlen(bucket) != bucket_len)
+        return set_msg(msg, -EINVAL, "bucket name holds a NUL byte");
     struct buf key = BUF_INIT, value = BUF_INIT;
     int rc;
     if ((rc = bytes_field(obj, "key", &key, 1, msg)) ||
@@ -343,13 +375,15 @@ static int add_typed(loader *l, json_t *obj, const char *type, const char *sync,
     size_t id_len, a_len, b_len;
     int rc;
     struct buf key = BUF_INIT;
-    if ((rc = need_id(obj, "id", type, &id, &id_len, msg))) return rc;
+    if ((rc = need_id(obj, "id", type, &id, &id_len, msg)))
+        return rc;
     if (!strcmp(type, "resource_type")) {
         rc = loader_add(l, sync, "resource_types", id, id_len, line, len, msg);
     } else if (!strcmp(type, "entitlement")) {
         rc = loader_add(l, sync, "entitlements", id, id_len, line, len, msg);
     } else if (!strcmp(type, "resource")) {
-        if ((rc = need_id(obj, "resource_type", type, &a, &a_len, msg))) goto out;
+        if ((rc = need_id(obj, "resource_type", type, &a, &a_len, msg)))
+            goto out;
         join_key(&key, a, a_len, id, id_len, NULL, 0);
         rc = loader_add(l, sync, "resources", key.data, key.len, line, len, msg);
     } else if (!strcmp(type, "grant")) {
@@ -359,7 +393,8 @@ static int add_typed(loader *l, json_t *obj, const char *type, const char *sync,
             (rc = need_id(obj, "principal_type", type, &a, &a_len, msg)) ||
             (rc = need_id(obj, "principal_id", type, &b, &b_len, msg)))
             goto out;
-        if ((rc = loader_add(l, sync, "grants", id, id_len, line, len, msg))) goto out;
+        if ((rc = loader_add(l, sync, "grants", id, id_len, line, len, msg)))
+            goto out;
         join_key(&key, ent, ent_len, id, id_len, NULL, 0);
         if ((rc = loader_add(l, sync, "grants_by_entitlement", key.data, key.len, "", 0, msg)))
             goto out;
@@ -377,18 +412,23 @@ out:
 static int is_blank(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return 0;
     return 1;
 }
 
 int loader_add_line(loader *l, const char *line, size_t len, char **msg)
 {
-    if (len && line[len - 1] == '\n') len--;
-    if (len && line[len - 1] == '\r') len--;
-    if (is_blank(line, len)) return 0;
+    if (len && line[len - 1] == '\n')
+        len--;
+    if (len && line[len - 1] == '\r')
+        len--;
+    if (is_blank(line, len))
+        return 0;
     json_error_t jerr;
     json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-    if (!obj) return set_msg(msg, -EINVAL, "bad JSON at column %d: %s", jerr.column, jerr.text);
+    if (!obj)
+        return set_msg(msg, -EINVAL, "bad JSON at column %d: %s", jerr.column, jerr.text);
     int rc;
     if (!json_is_object(obj)) {
         rc = set_msg(msg, -EINVAL, "a line must be a JSON object");
@@ -430,7 +470,8 @@ int loader_add_line(loader *l, const char *line, size_t len, char **msg)
     } else {
         rc = set_msg(msg, -EINVAL, "line has neither \"type\" nor \"bucket\"");
     }
-    if (rc == 0) l->stats.lines++;
+    if (rc == 0)
+        l->stats.lines++;
 out:
     json_decref(obj);
     return rc;

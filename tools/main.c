@@ -13,6 +13,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"compact", cmd_compact, "replace a sync of a base with a source's copy, atomically"},
+    {"delete", cmd_delete, "remove a sync, atomically"},
     {"load", cmd_load, "load JSON Lines records into a store"},
     {"dump", cmd_dump, "write a store's records as JSON Lines"},
     {"gen", cmd_gen, "generate a realistic sync"},
@@ -29,7 +31,8 @@ static void print_usage(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'syncstore COMMAND --help' explains each command.\n"
-          "Exit status: 0 success, 1 failure, 2 command-line error.\n",
+          "Exit status: 0 success, 1 failure, 2 command-line error,\n"
+          "3 (compact) the source held nothing and the sync was excised.\n",
           out);
 }
 
@@ -48,7 +51,8 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
     cli_error("unknown command '%s' (see 'syncstore --help')", argv[1]);
     return EXIT_USAGE;
 }
