@@ -73,6 +73,7 @@ struct engine_sst {
     rocksdb_sstfilewriter_t *writer;
     char *path;
     uint64_t entries;
+    uint64_t added;      /* key and value bytes added so far */
     uint64_t final_size; /* the file's size once finished */
     int finished;        /* 1 when sealed with at least one entry, -1 when dropped */
 };
@@ -773,6 +774,7 @@ int engine_sst_put(engine_sst *w, const void *disk_key, size_t key_len, const vo
     if (err)
         return take_error(err, msg, "cannot write staging file '%s'", w->path);
     w->entries++;
+    w->added += key_len + value_len;
     return 0;
 }
 
@@ -789,11 +791,8 @@ int engine_sst_delete_range(engine_sst *w, const void *lo, size_t lo_len, const 
 
 uint64_t engine_sst_file_size(const engine_sst *w)
 {
-    if (!w->writer)
-        return w->final_size;
-    uint64_t size = 0;
-    rocksdb_sstfilewriter_file_size(w->writer, &size);
-    return size;
+    /* RocksDB's own figure stays 0 until the file is finished. */
+    return w->writer ? w->added : w->final_size;
 }
 
 int engine_sst_finish(engine_sst *w, char **msg)

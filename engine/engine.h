@@ -196,7 +196,8 @@ int engine_sst_put(engine_sst *w, const void *disk_key, size_t key_len, const vo
 /* Adds a range tombstone [lo, hi). */
 int engine_sst_delete_range(engine_sst *w, const void *lo, size_t lo_len, const void *hi,
                             size_t hi_len, char **msg);
-/* Bytes written so far (an estimate until finished). */
+/* While writing: the key and value bytes added so far; once finished: the
+ * file's size on disk. */
 uint64_t engine_sst_file_size(const engine_sst *w);
 /* Seals the file.  A file with no entry at all is dropped (not ingested). */
 int engine_sst_finish(engine_sst *w, char **msg);

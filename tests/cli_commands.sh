@@ -35,7 +35,7 @@ expect 0 'usage: syncstore COMMAND' -- "$bin" --help
 expect 0 '^syncstore [0-9]+\.[0-9]+' -- "$bin" --version
 expect 2 'usage' -- "$bin"
 expect 2 "error: unknown command 'frobnicate'" -- "$bin" frobnicate
-for c in load dump gen import syncs; do
+for c in load dump gen import syncs compact delete; do
   expect 0 "usage: syncstore $c" -- "$bin" "$c" --help
   expect 2 "unknown option '--bogus'" -- "$bin" "$c" "$S" --bogus
 done
@@ -93,6 +93,34 @@ else
   echo "cli: the shared c1z fixture '$c1z' is missing" >&2
   failed=$((failed + 1))
 fi
+
+# compact and delete: exit 0 done, 3 empty source, 2 bad sync_id, 1 bad source.
+B=$tmp/base SRC=$tmp/src
+"$bin" gen "$B" keep --grants 30 >/dev/null
+"$bin" gen "$B" S --grants 40 >/dev/null
+"$bin" gen "$SRC" S --grants 20 --seed 9 >/dev/null
+"$bin" dump "$B" keep >"$tmp/keep.before"
+expect 0 'compacted sync S: done, [0-9]+ keys' -- "$bin" compact "$B" "$SRC" S
+check "compact made S equal the source" cmp -s <("$bin" dump "$B" S) <("$bin" dump "$SRC" S)
+expect 0 '"outcome":"done".*"pieces":[0-9]+' -- "$bin" compact "$B" "$SRC" S --json --piece-size 4096 --reclaim
+expect 2 "sync_id 'ctl' is reserved" -- "$bin" compact "$B" "$SRC" ctl
+expect 2 "sync_id 'a b' has a byte outside" -- "$bin" compact "$B" "$SRC" 'a b'
+expect 2 'needs BASE, SOURCE and SYNC_ID' -- "$bin" compact "$B" "$SRC"
+expect 2 'piece-size must be at least' -- "$bin" compact "$B" "$SRC" S --piece-size 10
+expect 1 "source '$tmp/none': No such file" -- "$bin" compact "$B" "$tmp/none" S
+expect 1 "source '$tmp/good' is not a directory" -- "$bin" compact "$B" "$tmp/good" S
+expect 1 'not a syncstore store' -- "$bin" compact "$B" "$tmp/plain" S
+expect 1 'is the base store itself' -- "$bin" compact "$B" "$B" S
+check "failed compactions left S as the source made it" cmp -s <("$bin" dump "$B" S) <("$bin" dump "$SRC" S)
+expect 3 'empty: the source holds nothing' -- "$bin" compact "$B" "$SRC" keep-not
+"$bin" gen "$B" gone --grants 5 >/dev/null
+mkdir -p "$tmp/emptysrc" && "$bin" load "$tmp/emptysrc" --sync x </dev/null 2>/dev/null
+expect 3 '"outcome":"empty"' -- "$bin" compact "$B" "$tmp/emptysrc" gone --json
+expect 1 "store '$B' has no sync 'gone'" -- "$bin" dump "$B" gone
+expect 0 'deleted sync S' -- "$bin" delete "$B" S
+expect 1 "has no sync 'S'" -- "$bin" delete "$B" S
+check "other syncs untouched by compact and delete" cmp -s "$tmp/keep.before" <("$bin" dump "$B" keep)
+check "no staging file left" test -z "$(ls -A "$B/staging")"
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
