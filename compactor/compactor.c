@@ -293,7 +293,8 @@ static int replace_range(engine *base, engine_iter *source, const char *sync_id,
     if (rc)
         goto out;
     res->outcome = res->keys ? COMPACTOR_DONE : COMPACTOR_EMPTY;
-    /* The switch is done; what follows only gives space back. */
+    /* The switch is done; what follows is bookkeeping and giving space back. */
+    engine_sync_touch(base, sync_id, NULL);
     if (opt && opt->reclaim) {
         t = now_seconds();
         engine_reclaim_now(base, sync_id, NULL);

@@ -509,6 +509,46 @@ int engine_get(engine *e, const engine_snapshot *snap, const char *sync_id, cons
     return 0;
 }
 
+struct engine_value {
+    rocksdb_pinnableslice_t *slice;
+};
+
+int engine_value_get(engine *e, const engine_snapshot *snap, const void *disk_key, size_t len,
+                     engine_value **out, char **msg)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    if (snap)
+        rocksdb_readoptions_set_snapshot(ro, snap->snap);
+    char *err = NULL;
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(e->db, ro, disk_key, len, &err);
+    rocksdb_readoptions_destroy(ro);
+    if (err)
+        return take_error(err, msg, "cannot read store '%s'", e->path);
+    if (!v)
+        return -ENOENT;
+    engine_value *ev = malloc(sizeof *ev);
+    if (!ev) {
+        rocksdb_pinnableslice_destroy(v);
+        return -ENOMEM;
+    }
+    ev->slice = v;
+    *out = ev;
+    return 0;
+}
+
+const char *engine_value_data(const engine_value *v, size_t *len)
+{
+    return rocksdb_pinnableslice_value(v->slice, len);
+}
+
+void engine_value_free(engine_value *v)
+{
+    if (!v)
+        return;
+    rocksdb_pinnableslice_destroy(v->slice);
+    free(v);
+}
+
 /* ---- Iterators ---- */
 
 static const char all_lo[] = "\x01";
@@ -1013,6 +1053,28 @@ int engine_meta_list(engine *e, const char *prefix,
     rocksdb_readoptions_destroy(ro);
     free(lo);
     return rc;
+}
+
+int engine_sync_touch(engine *e, const char *sync_id, char **msg)
+{
+    char name[sizeof "synctime/" + ENGINE_SYNC_ID_MAX];
+    snprintf(name, sizeof name, "synctime/%.128s", sync_id);
+    char value[32];
+    int n = snprintf(value, sizeof value, "%lld", (long long)time(NULL));
+    return engine_meta_put(e, name, value, (size_t)n, msg);
+}
+
+int engine_sync_time(engine *e, const char *sync_id, int64_t *seconds)
+{
+    char name[sizeof "synctime/" + ENGINE_SYNC_ID_MAX];
+    snprintf(name, sizeof name, "synctime/%.128s", sync_id);
+    char *v = NULL;
+    int rc = engine_meta_get(e, name, &v, NULL, NULL);
+    if (rc)
+        return rc;
+    *seconds = strtoll(v, NULL, 10);
+    free(v);
+    return 0;
 }
 
 /* ---- Space reclaim ---- */

@@ -127,6 +127,14 @@ void engine_snapshot_free(engine *e, engine_snapshot *snap);
 int engine_get(engine *e, const engine_snapshot *snap, const char *sync_id, const char *bucket,
                const void *key, size_t key_len, char **value, size_t *value_len, char **msg);
 
+/* Reads the value at a raw on-disk key and keeps it pinned (no copy) until
+ * engine_value_free().  -ENOENT when absent. */
+typedef struct engine_value engine_value;
+int engine_value_get(engine *e, const engine_snapshot *snap, const void *disk_key, size_t len,
+                     engine_value **out, char **msg);
+const char *engine_value_data(const engine_value *v, size_t *len);
+void engine_value_free(engine_value *v);
+
 /* ---- Iterators: bounded to a range, in key order. ---- */
 
 typedef struct engine_iter engine_iter;
@@ -231,6 +239,12 @@ int engine_meta_delete(engine *e, const char *name, char **msg);
 int engine_meta_list(engine *e, const char *prefix,
                      int (*fn)(void *arg, const char *name, const char *value, size_t len),
                      void *arg, char **msg);
+
+/* The time a sync last changed (a load, import, compaction or delete),
+ * recorded as metadata "synctime/<sync_id>".  engine_sync_time returns -ENOENT
+ * when none was recorded. */
+int engine_sync_touch(engine *e, const char *sync_id, char **msg);
+int engine_sync_time(engine *e, const char *sync_id, int64_t *seconds);
 
 /* ---- Space reclaim ----
  *

@@ -262,6 +262,8 @@ int loader_commit(loader *l, struct loader_stats *stats, char **msg)
     }
     if ((rc = engine_ingest_commit(l->ing, msg)))
         return rc;
+    for (size_t i = 0; i < l->n_syncs; i++)
+        engine_sync_touch(l->e, l->syncs[i], NULL);
     l->stats.syncs = l->n_syncs;
     if (stats)
         *stats = l->stats;
