@@ -241,8 +241,6 @@ static int write_pieces(engine_ingest *ing, engine_iter *source, const char *lo,
     if ((rc = piece_end(p, hi, hi_len, &res->sst_bytes, msg)))
         return rc;
     res->pieces = ps->n;
-    if (opt && opt->progress && opt->progress(opt->progress_arg, res->keys, res->bytes))
-        return ENGINE_ECANCELED;
     return 0;
 }
 
@@ -287,6 +285,12 @@ static int replace_range(engine *base, engine_iter *source, const char *sync_id,
         goto out;
     if ((rc = verify(&ps, lo, lo_len, hi, hi_len, msg)))
         goto out;
+    engine_test_pause(0);
+    /* The last moment a cancel is honoured: right before the switch. */
+    if (opt && opt->progress && opt->progress(opt->progress_arg, res->keys, res->bytes)) {
+        rc = ENGINE_ECANCELED;
+        goto out;
+    }
     double t = now_seconds();
     rc = engine_ingest_commit(ing, msg);
     res->ingest_seconds = now_seconds() - t;

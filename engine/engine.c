@@ -868,8 +868,7 @@ size_t engine_ingest_file_count(const engine_ingest *ing)
     return n;
 }
 
-/* The crash tests' pause points (ENGINE_PAUSE_ENV): which 0 before, 1 after. */
-static void test_pause(int which)
+void engine_test_pause(int which)
 {
     const char *spec = getenv(ENGINE_PAUSE_ENV);
     if (!spec || !*spec)
@@ -907,9 +906,8 @@ int engine_ingest_commit(engine_ingest *ing, char **msg)
         rocksdb_ingestexternalfileoptions_set_allow_global_seqno(o, 1);
         rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(o, 1);
         char *err = NULL;
-        test_pause(0);
         rocksdb_ingest_external_file(ing->e->db, list, n, o, &err);
-        test_pause(1);
+        engine_test_pause(1);
         rocksdb_ingestexternalfileoptions_destroy(o);
         if (err)
             rc = take_error(err, msg, "cannot ingest into store '%s'", ing->e->path);

@@ -222,10 +222,14 @@ void engine_ingest_free(engine_ingest *ing);
 /* The staging directory, STORE/staging (borrowed). */
 const char *engine_staging_dir(const engine *e);
 
-/* Test-only pause points around the ingest call, for crash tests: when the
- * environment variable SYNCSTORE_TEST_PAUSE_INGEST is "MS_BEFORE,MS_AFTER", the
- * commit sleeps that many milliseconds right before and right after the call. */
+/* Test-only pause points around the ingest call, for crash and cancel tests:
+ * when the environment variable SYNCSTORE_TEST_PAUSE_INGEST is
+ * "MS_BEFORE,MS_AFTER", engine_test_pause(0) sleeps MS_BEFORE milliseconds and
+ * engine_test_pause(1) MS_AFTER; engine_ingest_commit calls the latter right
+ * after the ingest call, and callers call the former right before their last
+ * cancellation check before the commit. */
 #define ENGINE_PAUSE_ENV "SYNCSTORE_TEST_PAUSE_INGEST"
+void engine_test_pause(int which);
 
 /* ---- Metadata: small records outside every sync range (key 0xFF name). ---- */
 

@@ -1,0 +1,26 @@
+/*
+ * fs_i.h - internals shared by fs.c (the file system) and mount.c (its
+ * command line and lifecycle).
+ */
+#ifndef SYNCSTORE_FS_I_H
+#define SYNCSTORE_FS_I_H
+
+#include "engine.h"
+
+struct fs;
+struct fuse_session;
+struct fuse_lowlevel_ops;
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* The file system's state, before it has a store: fuse_session_new() needs it
+ * as userdata before the daemon forks, and RocksDB must be opened after. */
+struct fs *fs_new(double version_max_age);
+/* Gives the file system its store (borrowed until fs_free) and starts its
+ * background sweeper.  Returns 0 or a negative errno. */
+int fs_start(struct fs *fs, engine *e);
+void fs_set_session(struct fs *fs, struct fuse_session *se);
+/* Frees the state; the store is the caller's to close afterwards. */
+void fs_free(struct fs *fs);
+
+#endif

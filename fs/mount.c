@@ -1,0 +1,259 @@
+/*
+ * mount.c - `syncstore mount`: options, mounting, daemonizing, the loop.
+ *
+ * Two forms reach fs_main():
+ *   syncstore mount STORE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]
+ *   syncstore STORE MOUNTPOINT [-o OPT[,...]]     as mount.fuse3 runs it, so that
+ *       `mount -t fuse.syncstore STORE MNT` and fstab lines work (MOUNTPOINT may
+ *       be /dev/fd/N, an already opened /dev/fuse, as libfuse allows)
+ *
+ * RocksDB's threads do not survive fuse_daemonize()'s fork, so the store is
+ * opened once before forking only to check it (a store held elsewhere or not a
+ * store is reported on the terminal), the mountpoint is mounted (a bad one is
+ * reported too), and the store is opened for real in the daemon.
+ */
+#define FUSE_USE_VERSION 312
+
+#include "fs.h"
+#include "fs_i.h"
+
+#include "engine.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: syncstore mount STORE MOUNTPOINT [-f] [-d] [-o OPT[,OPT...]]\n"
+    "       syncstore STORE MOUNTPOINT [-o OPT[,...]]   (the form mount.fuse3 uses)\n"
+    "\n"
+    "Mounts STORE at MOUNTPOINT:\n"
+    "  /<sync_id>/<bucket>/<key>   the records, read-only ('/' in a key is a directory)\n"
+    "  /ctl/compact/<sync_id>      echo /abs/source > it to compact; cat it for the status\n"
+    "  /ctl/delete/<sync_id>       write anything to delete the sync\n"
+    "  /ctl/stats                  the store's figures (JSON)\n"
+    "Runs in the background unless -f.  Unmount with 'fusermount3 -u MOUNTPOINT'\n"
+    "(or SIGTERM/SIGINT to the daemon).\n"
+    "\n"
+    "  -f                       stay in the foreground, log to stderr\n"
+    "  -d                       FUSE debug output (implies -f)\n"
+    "  -o version_max_age=SECS  how long an old version of a sync stays readable\n"
+    "                           after a compaction replaced it (default 3600)\n"
+    "  -o threads=N             FUSE worker threads (default 64)\n"
+    "  -o OPT                   any FUSE mount option: allow_other,\n"
+    "                           default_permissions, ro, fsname=..., debug, ...\n";
+
+struct mount_args {
+    const char *store;
+    const char *mountpoint;
+    int foreground;
+    int debug;
+    double version_max_age;
+    unsigned threads;
+    char *fuse_opts; /* comma-separated options for libfuse, or NULL */
+};
+
+static void err_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void err_line(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("syncstore: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Splits one -o argument: ours are taken, the rest appended to fuse_opts. */
+static int take_options(struct mount_args *a, const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return -1;
+    char *save = NULL;
+    for (char *opt = strtok_r(copy, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+        if (!strncmp(opt, "version_max_age=", 16)) {
+            char *end;
+            double v = strtod(opt + 16, &end);
+            if (*end || v < 0) {
+                err_line("-o version_max_age needs a number of seconds, got '%s'", opt + 16);
+                free(copy);
+                return -1;
+            }
+            a->version_max_age = v;
+        } else if (!strncmp(opt, "threads=", 8)) {
+            char *end;
+            long v = strtol(opt + 8, &end, 10);
+            if (*end || v < 2 || v > 100000) {
+                err_line("-o threads needs a number from 2 to 100000, got '%s'", opt + 8);
+                free(copy);
+                return -1;
+            }
+            a->threads = (unsigned)v;
+        } else if (!strcmp(opt, "foreground")) {
+            a->foreground = 1;
+        } else if (!strcmp(opt, "debug")) {
+            a->debug = 1;
+            a->foreground = 1;
+        } else if (!strcmp(opt, "_netdev") || !strcmp(opt, "nofail") || !strcmp(opt, "auto") ||
+                   !strcmp(opt, "noauto") || !strcmp(opt, "user") || !strcmp(opt, "users") ||
+                   !strcmp(opt, "defaults")) {
+            /* fstab-only words that may reach us; they mean nothing to FUSE */
+        } else {
+            size_t old = a->fuse_opts ? strlen(a->fuse_opts) : 0;
+            char *joined = realloc(a->fuse_opts, old + strlen(opt) + 2);
+            if (!joined) {
+                free(copy);
+                return -1;
+            }
+            if (old)
+                joined[old++] = ',';
+            strcpy(joined + old, opt);
+            a->fuse_opts = joined;
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, int first, struct mount_args *a)
+{
+    for (int i = first; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            fputs(usage, stdout);
+            return 1;
+        } else if (!strcmp(s, "-f")) {
+            a->foreground = 1;
+        } else if (!strcmp(s, "-d")) {
+            a->debug = 1;
+            a->foreground = 1;
+        } else if (!strcmp(s, "-o")) {
+            if (++i == argc) {
+                err_line("-o needs options (see 'syncstore mount --help')");
+                return 2;
+            }
+            if (take_options(a, argv[i]))
+                return 2;
+        } else if (!strncmp(s, "-o", 2)) {
+            if (take_options(a, s + 2))
+                return 2;
+        } else if (s[0] == '-' && s[1]) {
+            err_line("unknown option '%s' for mount (see 'syncstore mount --help')", s);
+            return 2;
+        } else if (!a->store) {
+            a->store = s;
+        } else if (!a->mountpoint) {
+            a->mountpoint = s;
+        } else {
+            err_line("unexpected argument '%s' for mount", s);
+            return 2;
+        }
+    }
+    if (!a->store || !a->mountpoint) {
+        err_line("mount needs STORE and MOUNTPOINT (see 'syncstore mount --help')");
+        return 2;
+    }
+    return 0;
+}
+
+int fs_main(int argc, char **argv)
+{
+    struct mount_args a = {.version_max_age = 3600, .threads = 64};
+    int first = !strcmp(argv[0], "mount") ? 1 : 0;
+    int status = parse_args(argc, argv, first, &a);
+    if (status) {
+        free(a.fuse_opts);
+        return status == 1 ? 0 : status;
+    }
+
+    /* Check the store before forking: it opens, and no one else holds it. */
+    engine *e = NULL;
+    char *msg = NULL;
+    int rc = engine_open(a.store, ENGINE_OPEN_READ_WRITE, &e, &msg);
+    if (rc) {
+        err_line("%s", msg ? msg : engine_strerror(rc));
+        free(msg);
+        free(a.fuse_opts);
+        return 1;
+    }
+    engine_close(e);
+    e = NULL;
+
+    char *store_abs = realpath(a.store, NULL);
+    char *fsname = NULL;
+    if (asprintf(&fsname, "fsname=syncstore:%s,subtype=syncstore",
+                 store_abs ? store_abs : a.store) < 0)
+        fsname = NULL;
+    struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+    fuse_opt_add_arg(&args, "syncstore");
+    if (a.debug)
+        fuse_opt_add_arg(&args, "-d");
+    if (fsname && (!a.fuse_opts || !strstr(a.fuse_opts, "fsname="))) {
+        fuse_opt_add_arg(&args, "-o");
+        fuse_opt_add_arg(&args, fsname);
+    }
+    if (a.fuse_opts) {
+        fuse_opt_add_arg(&args, "-o");
+        fuse_opt_add_arg(&args, a.fuse_opts);
+    }
+
+    struct fs *fs = fs_new(a.version_max_age);
+    struct fuse_session *se = fs ? fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs) : NULL;
+    status = 1;
+    if (!se) {
+        err_line("cannot start FUSE with options '%s' (see 'syncstore mount --help')",
+                 a.fuse_opts ? a.fuse_opts : "");
+        goto out;
+    }
+    fs_set_session(fs, se);
+    if (fuse_session_mount(se, a.mountpoint) != 0) {
+        err_line("cannot mount on '%s' (is it an existing directory you may mount on?)",
+                 a.mountpoint);
+        goto out_session;
+    }
+    if (fuse_daemonize(a.foreground) != 0) {
+        err_line("cannot start the daemon");
+        goto out_unmount;
+    }
+    openlog("syncstore", LOG_PID | (a.foreground ? LOG_PERROR : 0), LOG_DAEMON);
+
+    rc = engine_open(store_abs ? store_abs : a.store, ENGINE_OPEN_READ_WRITE | ENGINE_OPEN_RECLAIM,
+                     &e, &msg);
+    if (rc) {
+        syslog(LOG_ERR, "cannot open the store: %s", msg ? msg : engine_strerror(rc));
+        free(msg);
+        goto out_unmount;
+    }
+    if (fs_start(fs, e) != 0 || fuse_set_signal_handlers(se) != 0) {
+        syslog(LOG_ERR, "cannot start the file system");
+        goto out_unmount;
+    }
+    syslog(LOG_INFO, "mounted %s on %s", a.store, a.mountpoint);
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, a.threads);
+    fuse_loop_cfg_set_idle_threads(cfg, a.threads / 4 > 4 ? a.threads / 4 : 4);
+    rc = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    fuse_remove_signal_handlers(se);
+    status = rc < 0 ? 1 : 0;
+    syslog(LOG_INFO, "unmounting %s", a.mountpoint);
+out_unmount:
+    fuse_session_unmount(se);
+out_session:
+    fuse_session_destroy(se);
+out:
+    fs_free(fs);
+    engine_close(e);
+    fuse_opt_free_args(&args);
+    free(fsname);
+    free(store_abs);
+    free(a.fuse_opts);
+    return status;
+}
