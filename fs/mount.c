@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -163,6 +164,51 @@ static int parse_args(int argc, char **argv, int first, struct mount_args *a)
     return 0;
 }
 
+/* Opens the store read-write in a child process and reports why it cannot be
+ * opened.  The parent must not touch RocksDB itself: its global thread pools
+ * would be left half-alive in the daemon that fuse_daemonize() forks. */
+static int check_store(const char *path)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        engine *e = NULL;
+        char *msg = NULL;
+        int rc = engine_open(path, ENGINE_OPEN_READ_WRITE, &e, &msg);
+        if (rc) {
+            const char *text = msg ? msg : engine_strerror(rc);
+            ssize_t w = write(fds[1], text, strlen(text));
+            (void)w;
+            _exit(1);
+        }
+        engine_close(e);
+        _exit(0);
+    }
+    close(fds[1]);
+    char text[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof text - 1 && (n = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    err_line("%s", len ? text : "cannot open the store");
+    return 1;
+}
+
 int fs_main(int argc, char **argv)
 {
     struct mount_args a = {.version_max_age = 3600, .threads = 64};
@@ -174,17 +220,13 @@ int fs_main(int argc, char **argv)
     }
 
     /* Check the store before forking: it opens, and no one else holds it. */
-    engine *e = NULL;
-    char *msg = NULL;
-    int rc = engine_open(a.store, ENGINE_OPEN_READ_WRITE, &e, &msg);
-    if (rc) {
-        err_line("%s", msg ? msg : engine_strerror(rc));
-        free(msg);
+    if (check_store(a.store)) {
         free(a.fuse_opts);
         return 1;
     }
-    engine_close(e);
-    e = NULL;
+    engine *e = NULL;
+    char *msg = NULL;
+    int rc;
 
     char *store_abs = realpath(a.store, NULL);
     char *fsname = NULL;
