@@ -2,9 +2,11 @@
  * main.c - the syncstore program: dispatches to one subcommand.
  */
 #include "commands.h"
+#include "fs.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct command {
     const char *name;
@@ -13,6 +15,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"mount", fs_main, "mount a store with FUSE"},
     {"compact", cmd_compact, "replace a sync of a base with a source's copy, atomically"},
     {"delete", cmd_delete, "remove a sync, atomically"},
     {"load", cmd_load, "load JSON Lines records into a store"},
@@ -20,6 +23,7 @@ static const struct command commands[] = {
     {"gen", cmd_gen, "generate a realistic sync"},
     {"import", cmd_import, "import the syncs of a baton .c1z file"},
     {"syncs", cmd_syncs, "list syncs with keys and bytes per bucket"},
+    {"bench", cmd_bench, "measure compaction against the other ways to replace a sync"},
 };
 
 static void print_usage(FILE *out)
@@ -53,6 +57,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
+    /* mount.fuse3 runs "syncstore STORE MOUNTPOINT -o OPTS". */
+    struct stat st;
+    if (argc >= 3 && stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode))
+        return fs_main(argc, argv);
     cli_error("unknown command '%s' (see 'syncstore --help')", argv[1]);
     return EXIT_USAGE;
 }
