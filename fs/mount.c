@@ -212,8 +212,8 @@ static int check_store(const char *path)
 int fs_main(int argc, char **argv)
 {
     struct mount_args a = {.version_max_age = 3600, .threads = 64};
-    int first = !strcmp(argv[0], "mount") ? 1 : 0;
-    int status = parse_args(argc, argv, first, &a);
+    /* argv[0] is "mount", or the program's name in the mount.fuse3 form. */
+    int status = parse_args(argc, argv, 1, &a);
     if (status) {
         free(a.fuse_opts);
         return status == 1 ? 0 : status;
