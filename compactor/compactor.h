@@ -28,9 +28,10 @@ enum compactor_outcome {
 
 const char *compactor_outcome_name(enum compactor_outcome outcome);
 
-/* Called every few thousand keys and once at the end of streaming, before the
- * switch, with the keys and bytes (key plus value lengths) streamed so far.
- * Returning non-zero cancels the compaction; the base is left unchanged. */
+/* Called every few thousand keys while streaming and once more right before
+ * the switch, with the keys and bytes (on-disk key plus value lengths) streamed
+ * so far.  Returning non-zero cancels the compaction; the base is left
+ * unchanged. */
 typedef int (*compactor_progress_fn)(void *arg, uint64_t keys, uint64_t bytes);
 
 struct compactor_options {
