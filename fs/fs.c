@@ -461,7 +461,8 @@ static int resolve(struct fs *fs, struct snapref *s, const char *sync_id, const 
     if (dir_len + raw_len > ENGINE_KEY_MAX)
         return ENOENT;
     char cand[ENGINE_KEY_MAX + 2];
-    memcpy(cand, dir, dir_len);
+    if (dir_len) /* a bucket's dir is NULL */
+        memcpy(cand, dir, dir_len);
     memcpy(cand + dir_len, raw, raw_len);
     size_t cand_len = dir_len + raw_len;
     struct names_child c;
@@ -711,8 +712,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     case K_CTL_DELETE:
         if (engine_check_sync_id(name, name_len, NULL))
             break;
-        if (p->kind == K_CTL_COMPACT ? !has_status(fs, name)
-                                     : engine_sync_exists(fs->e, NULL, name, NULL) != 1)
+        /* compact/<sync_id>: a sync with a status, or one the base holds
+         * (its state "none") */
+        if (p->kind == K_CTL_COMPACT
+                ? !has_status(fs, name) && engine_sync_exists(fs->e, NULL, name, NULL) != 1
+                : engine_sync_exists(fs->e, NULL, name, NULL) != 1)
             break;
         pthread_mutex_lock(&fs->lock);
         n = node_get(fs, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL, NULL,
@@ -950,7 +954,14 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
                 break;
             }
             struct names_child c;
-            if (names_child(p.key, p.key_len, dir_len, 0, &c) || !c.belongs) {
+            int rc = names_child(p.key, p.key_len, dir_len, 0, &c);
+            /* A key that is also a directory may be here only as a marked
+             * name, when marking makes it split (a 254 or 255-byte last
+             * component): it then belongs with also_dir and not without. */
+            int only_marked = rc == 0 && !c.belongs;
+            if (only_marked)
+                rc = names_child(p.key, p.key_len, dir_len, 1, &c);
+            if (rc || !c.belongs) {
                 engine_iter_next(it);
                 continue;
             }
@@ -964,7 +975,8 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
                 size_t al;
                 const char *ak = engine_iter_valid(aux) ? engine_iter_disk_key(aux, &al) : NULL;
                 int also = ak && al >= pl && !memcmp(ak, disk, pl);
-                if (also && (names_child(p.key, p.key_len, dir_len, 1, &c) || !c.belongs)) {
+                if ((only_marked && !also) ||
+                    (also && (names_child(p.key, p.key_len, dir_len, 1, &c) || !c.belongs))) {
                     engine_iter_next(it);
                     continue;
                 }
@@ -1182,8 +1194,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         dir_reset(h);
     off_t skip = off;
     int err = 0;
+    /* "." and ".." at offsets 1 and 2; after a seek, only those past it. */
+    while (h->next_off < 2 && h->next_off < skip)
+        h->next_off++;
     if (h->next_off < 2) {
-        /* "." and ".." at offsets 1 and 2. */
         if (h->next_off == 0 && !dir_add(&o, h, ".", d, K_DIR, NULL, NULL, NULL, 0, 0, ino))
             goto reply;
         if (h->next_off == 1 &&
@@ -1252,7 +1266,13 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* ---- Files ---- */
 
 struct open_file {
-    engine_value *value; /* K_FILE: the value, pinned once per open */
+    /* K_FILE: the value, pinned at the first read that reaches us (with the
+     * page cache kept, a warm open never reads) and then served to every read
+     * of this open file. */
+    pthread_mutex_t pin_lock;
+    struct snapref *snap; /* the version's snapshot at open */
+    struct node *node;
+    engine_value *value;
     const char *data;
     size_t len;
     char *text; /* ctl files: the status or stats text at open */
@@ -1337,20 +1357,37 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     struct open_file *h = calloc(1, sizeof *h);
-    char disk[ENGINE_DISK_KEY_MAX];
-    size_t dl = engine_key_encode(disk, n->ver->sync_id, n->bucket, n->prefix, n->prefix_len);
-    int rc = h ? engine_value_get(fs->e, s->snap, disk, dl, &h->value, NULL) : -ENOMEM;
-    snap_put(fs, s);
-    if (rc) {
-        free(h);
-        fuse_reply_err(req, rc == -ENOENT ? ESTALE : to_errno(rc));
+    if (!h) {
+        snap_put(fs, s);
+        fuse_reply_err(req, ENOMEM);
         return;
     }
-    h->data = engine_value_data(h->value, &h->len);
+    pthread_mutex_init(&h->pin_lock, NULL);
+    h->snap = s;
+    h->node = n; /* the kernel holds the inode while the file is open */
     h->ver = n->ver;
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->keep_cache = 1; /* a versioned file never changes */
     fuse_reply_open(req, fi);
+}
+
+/* Pins the value of an open data file once; returns 0 or an errno. */
+static int pin_value(struct fs *fs, struct open_file *h)
+{
+    int err = 0;
+    pthread_mutex_lock(&h->pin_lock);
+    if (!h->value) {
+        struct node *n = h->node;
+        char disk[ENGINE_DISK_KEY_MAX];
+        size_t dl = engine_key_encode(disk, n->ver->sync_id, n->bucket, n->prefix, n->prefix_len);
+        int rc = engine_value_get(fs->e, h->snap->snap, disk, dl, &h->value, NULL);
+        if (rc)
+            err = rc == -ENOENT ? ESTALE : to_errno(rc);
+        else
+            h->data = engine_value_data(h->value, &h->len);
+    }
+    pthread_mutex_unlock(&h->pin_lock);
+    return err;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1369,6 +1406,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             return;
         }
     }
+    if (h->node) {
+        int err = pin_value(fs, h);
+        if (err) {
+            fuse_reply_err(req, err);
+            return;
+        }
+    }
     if (off < 0 || (size_t)off >= h->len) {
         fuse_reply_buf(req, NULL, 0);
         return;
@@ -1380,9 +1424,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
+    struct fs *fs = fs_of(req);
     struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
     if (h) {
         engine_value_free(h->value);
+        if (h->node) {
+            pthread_mutex_destroy(&h->pin_lock);
+            snap_put(fs, h->snap);
+        }
         free(h->text);
         free(h);
     }
@@ -1623,12 +1672,19 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
+    /* readdirplus when the reader goes on to stat the entries (ls -l, du,
+     * tar), plain readdir with 4x more entries per request when it does not
+     * (find -type f): the kernel decides, per directory. */
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
-        conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus: attributes come free */
+        conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+    /* Large values stream in 1 MiB requests (libfuse derives max_pages from
+     * max_write; its buffers hold 256 pages). */
+    conn->max_write = 1 << 20;
+    conn->max_readahead = 1 << 20;
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

@@ -1,0 +1,2202 @@
+/*
+ * test_mount.c - the mounted view for real: `syncstore mount BASE MNT -f` in a
+ * temporary directory, driven by ls, cat, find, stat and shells.
+ *
+ * Each fixture fills a base through the command line (gen, load with key_b64),
+ * starts the daemon by fork/exec, waits for MNT/ctl, and its teardown always
+ * unmounts (fusermount3 -u, then -uz; waitpid with a timeout, SIGKILL if need
+ * be) and removes the directory.  Fixtures are also registered globally: an
+ * atexit handler, fatal-signal handlers and a watchdog alarm unmount whatever
+ * is still mounted, and every daemon dies with us (PR_SET_PDEATHSIG).  Helper
+ * processes run in their own process groups and are killed the same way.
+ *
+ * The tests: the tree equals the store (every key at the path names.h gives,
+ * modes, sizes, contents; a 100,000-entry directory), every name edge case,
+ * ctl/compact through real shells with every errno and status, no stale kernel
+ * cache after a switch, whole traversals old or new while a sync is compacted
+ * 50 times, ESTALE past the age limit, clean unmounts, and read-only data.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine.h"
+#include "names.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMD_TIMEOUT_MS 60000
+#define MOUNT_TIMEOUT_MS 30000
+#define WATCHDOG_SECONDS 600
+
+/* ---- time ---- */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+
+/* ---- growing string lists ---- */
+
+struct strv {
+    char **v;
+    size_t *len;
+    size_t n, cap;
+};
+
+static void strv_add(struct strv *s, const char *str, size_t len)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        s->len = realloc(s->len, s->cap * sizeof *s->len);
+        assert_non_null(s->v);
+        assert_non_null(s->len);
+    }
+    char *c = malloc(len + 1);
+    assert_non_null(c);
+    memcpy(c, str, len);
+    c[len] = '\0';
+    s->v[s->n] = c;
+    s->len[s->n++] = len;
+}
+
+static void strv_addf(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void strv_addf(struct strv *s, const char *fmt, ...)
+{
+    char *p = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0);
+    strv_add(s, p, (size_t)n);
+    free(p);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts (byte order, as LC_ALL=C) and drops duplicates. */
+static void strv_sort_unique(struct strv *s)
+{
+    qsort(s->v, s->n, sizeof *s->v, cmp_str);
+    size_t w = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (w && !strcmp(s->v[w - 1], s->v[i])) {
+            free(s->v[i]);
+            continue;
+        }
+        s->v[w++] = s->v[i];
+    }
+    s->n = w;
+    for (size_t i = 0; i < s->n; i++)
+        s->len[i] = strlen(s->v[i]);
+}
+
+static void strv_release(struct strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    free(s->len);
+    memset(s, 0, sizeof *s);
+}
+
+/* Splits buf at sep; an empty last piece is dropped. */
+static void strv_split(struct strv *s, const char *buf, size_t len, char sep)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == sep) {
+            strv_add(s, buf + start, i - start);
+            start = i + 1;
+        }
+    }
+    if (start < len)
+        strv_add(s, buf + start, len - start);
+}
+
+/* Both lists, sorted and unique, are equal; otherwise names the first difference. */
+static void assert_same_set(struct strv *want, struct strv *got, const char *what)
+{
+    size_t got_n = got->n;
+    strv_sort_unique(want);
+    strv_sort_unique(got);
+    if (got->n != got_n)
+        fail_msg("%s: %zu duplicate entries", what, got_n - got->n);
+    size_t i = 0;
+    while (i < want->n && i < got->n && !strcmp(want->v[i], got->v[i]))
+        i++;
+    if (i < want->n || i < got->n)
+        fail_msg("%s: %zu expected, %zu seen; first difference: expected '%s', seen '%s'", what,
+                 want->n, got->n, i < want->n ? want->v[i] : "(end)",
+                 i < got->n ? got->v[i] : "(end)");
+}
+
+/* ---- processes ---- */
+
+static pid_t main_pid;
+#define MAX_KIDS 64
+static pid_t kids[MAX_KIDS]; /* helper processes, each leading its own group */
+
+static void kid_add(pid_t pid)
+{
+    for (int i = 0; i < MAX_KIDS; i++) {
+        if (!kids[i]) {
+            kids[i] = pid;
+            return;
+        }
+    }
+}
+
+static void kid_remove(pid_t pid)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (kids[i] == pid)
+            kids[i] = 0;
+}
+
+static void kill_kids(void)
+{
+    for (int i = 0; i < MAX_KIDS; i++) {
+        if (kids[i] > 0) {
+            kill(-kids[i], SIGKILL);
+            kill(kids[i], SIGKILL);
+            waitpid(kids[i], NULL, 0);
+            kids[i] = 0;
+        }
+    }
+}
+
+/* The exit status of a wait: the code, or 128 + the signal. */
+static int decode_status(int st)
+{
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return -1;
+}
+
+/* Waits for a child; -1 (after killing its group) when it outlives timeout_ms. */
+static int wait_child(pid_t pid, int timeout_ms, int *raw)
+{
+    long long deadline = now_ms() + timeout_ms;
+    long step = 1;
+    int st = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR) {
+            kid_remove(pid);
+            return -1;
+        }
+        if (now_ms() > deadline) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            kid_remove(pid);
+            print_message("process %d killed after %d ms\n", (int)pid, timeout_ms);
+            return -1;
+        }
+        sleep_ms(step);
+        if (step < 20)
+            step *= 2;
+    }
+    kid_remove(pid);
+    if (raw)
+        *raw = st;
+    return decode_status(st);
+}
+
+/* Starts argv in its own process group with extra "NAME=VALUE" strings in its
+ * environment; stdout goes to out_fd (or /dev/null when -1), stderr too when
+ * merge, else it stays ours. */
+static pid_t spawn(char *const argv[], char *const env[], int out_fd, int merge)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(out_fd >= 0 ? out_fd : null, 1);
+        if (merge)
+            dup2(out_fd >= 0 ? out_fd : null, 2);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    kid_add(pid);
+    return pid;
+}
+
+/* Runs argv to its end and returns its exit status (-1 on timeout); its
+ * stdout (and stderr when merge) is captured into *out (malloc'd,
+ * NUL-terminated) when out is not NULL. */
+static int run_argv(char *const argv[], char *const env[], int merge, char **out, size_t *out_len)
+{
+    int pfd[2] = {-1, -1};
+    if (out)
+        assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    pid_t pid = spawn(argv, env, pfd[1], merge);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    if (out) {
+        close(pfd[1]);
+        long long deadline = now_ms() + CMD_TIMEOUT_MS;
+        for (;;) {
+            struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+            int left = (int)(deadline - now_ms());
+            if (left <= 0 || poll(&p, 1, left) == 0)
+                break;
+            if (cap - len < 65536) {
+                cap = cap ? cap * 2 : 131072;
+                buf = realloc(buf, cap);
+                assert_non_null(buf);
+            }
+            ssize_t n = read(pfd[0], buf + len, cap - len - 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+        }
+        close(pfd[0]);
+        if (!buf)
+            buf = calloc(1, 1);
+        buf[len] = '\0';
+        *out = buf;
+        if (out_len)
+            *out_len = len;
+    }
+    return wait_child(pid, CMD_TIMEOUT_MS, NULL);
+}
+
+/* Runs `prog -c script prog args...` (args NULL-terminated): prog is "sh" or
+ * "bash", so the script reads its arguments as "$1"... with no quoting. */
+static int shell_v(const char *prog, char *const env[], int merge, char **out, size_t *out_len,
+                   const char *script, va_list ap)
+{
+    const char *argv[16] = {prog, "-c", script, prog};
+    int n = 4;
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL) {
+        assert_true(n < 15);
+        argv[n++] = a;
+    }
+    argv[n] = NULL;
+    return run_argv((char *const *)argv, env, merge, out, out_len);
+}
+
+/* sh -c script; stdout into *out when out is not NULL. */
+static int sh(char **out, const char *script, ...)
+{
+    va_list ap;
+    va_start(ap, script);
+    int rc = shell_v("sh", NULL, 0, out, NULL, script, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* sh -c script with stdout and its length (binary output). */
+static int sh_bin(char **out, size_t *out_len, const char *script, ...)
+{
+    va_list ap;
+    va_start(ap, script);
+    int rc = shell_v("sh", NULL, 0, out, out_len, script, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* bash -c script; stdout and stderr into *out (bash names errno in words). */
+static int bash(char **out, const char *script, ...)
+{
+    va_list ap;
+    va_start(ap, script);
+    int rc = shell_v("bash", NULL, 1, out, NULL, script, ap);
+    va_end(ap);
+    return rc;
+}
+
+static const char *bin(void)
+{
+    const char *b = getenv("SYNCSTORE_BIN");
+    return b && *b ? b : "./syncstore";
+}
+
+/* Runs the syncstore program; prints its output when it fails. */
+static int syncstore(const char *a1, ...)
+{
+    const char *argv[16] = {bin(), a1};
+    int n = 2;
+    va_list ap;
+    va_start(ap, a1);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL) {
+        assert_true(n < 15);
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    char *out = NULL;
+    int rc = run_argv((char *const *)argv, NULL, 1, &out, NULL);
+    if (rc)
+        print_message("syncstore %s: exit %d: %s\n", a1, rc, out);
+    free(out);
+    return rc;
+}
+
+/* ---- fixtures: a temp dir with BASE and MNT, and the daemon ---- */
+
+struct fx {
+    char *dir, *base, *mnt, *log;
+    char *asan_options; /* "ASAN_OPTIONS=..." for the daemon */
+    pid_t daemon;
+    char *src[4]; /* source stores some tests make */
+};
+
+#define MAX_LIVE 8
+static struct fx *live[MAX_LIVE];
+
+static struct fx *fx_new(void)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->dir = tu_mkdtemp();
+    f->base = tu_join(f->dir, "base");
+    f->mnt = tu_join(f->dir, "mnt");
+    f->log = tu_join(f->dir, "daemon.log");
+    assert_int_equal(mkdir(f->mnt, 0755), 0);
+    /* A daemon built with ASan checks the buffers it passed to writev() after
+     * the call returns; by then the kernel has completed the request, the
+     * reader may have closed the file, and op_release on another thread may
+     * have freed the buffer: a false "use after free" in libfuse's reply
+     * (google/sanitizers#1498 is the same for send()).  Suppress exactly that
+     * interceptor; other binaries ignore ASAN_OPTIONS. */
+    char *supp = tu_join(f->dir, "asan.supp");
+    tu_write_file(supp, "interceptor_name:writev\n", strlen("interceptor_name:writev\n"));
+    const char *asan = getenv("ASAN_OPTIONS");
+    assert_true(asprintf(&f->asan_options, "ASAN_OPTIONS=%s%ssuppressions=%s", asan ? asan : "",
+                         asan && *asan ? ":" : "", supp) > 0);
+    free(supp);
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (!live[i]) {
+            live[i] = f;
+            break;
+        }
+    }
+    return f;
+}
+
+/* Whether path is (still) the root of a mount other than its parent's. */
+static int is_mountpoint(const struct fx *f)
+{
+    struct stat a, b;
+    if (stat(f->dir, &a))
+        return 0;
+    if (stat(f->mnt, &b))
+        return errno == ENOTCONN || errno == EIO; /* a dead FUSE mount */
+    return a.st_dev != b.st_dev;
+}
+
+static int fusermount(const char *opt, const char *mnt)
+{
+    char *const argv[] = {"fusermount3", (char *)opt, (char *)mnt, NULL};
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 1);
+        dup2(null, 2);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd); /* hold nothing inside the mount */
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return decode_status(st);
+}
+
+/* Prints the daemon's log (stdio only: also used at exit). */
+static void print_log(const struct fx *f)
+{
+    FILE *in = fopen(f->log, "r");
+    if (!in)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, in))
+        fprintf(stderr, "daemon: %s", line);
+    fclose(in);
+}
+
+/* Stops the daemon: by fusermount3 -u (how 0) or by a signal.  Never leaves a
+ * mount behind.  Returns the daemon's exit status, -1 when it had to be
+ * killed.  Usable from the atexit handler: no cmocka calls. */
+static int fx_unmount(struct fx *f, int how)
+{
+    if (f->daemon <= 0)
+        return -1;
+    if (how) {
+        kill(f->daemon, how);
+    } else {
+        int ok = 0;
+        for (int i = 0; i < 20 && !ok; i++) {
+            ok = fusermount("-u", f->mnt) == 0;
+            if (!ok)
+                sleep_ms(100);
+        }
+        if (!ok)
+            fusermount("-uz", f->mnt);
+    }
+    /* 15 s to exit (RocksDB closes; ASan checks for leaks), then SIGTERM,
+     * then 5 s more and SIGKILL */
+    int st = 0, status = -1, termed = how == SIGTERM;
+    long long deadline = now_ms() + 15000;
+    for (;;) {
+        pid_t r = waitpid(f->daemon, &st, WNOHANG);
+        if (r == f->daemon) {
+            status = termed && how != SIGTERM ? -1 : decode_status(st);
+            break;
+        }
+        if (r < 0 && errno != EINTR)
+            break;
+        if (now_ms() > deadline && !termed) {
+            kill(f->daemon, SIGTERM);
+            termed = 1;
+            deadline = now_ms() + 5000;
+        } else if (now_ms() > deadline) {
+            kill(f->daemon, SIGKILL);
+            waitpid(f->daemon, NULL, 0);
+            break;
+        }
+        sleep_ms(5);
+    }
+    f->daemon = 0;
+    if (is_mountpoint(f))
+        fusermount("-uz", f->mnt);
+    if (status != 0) {
+        fprintf(stderr, "the daemon ended with %d; its log:\n", status);
+        print_log(f);
+    }
+    return status;
+}
+
+/* Mounts BASE on MNT with -f and the given -o options and extra environment;
+ * waits until MNT/ctl exists.  Returns 0, or -1 (the log is printed). */
+static int fx_mount(struct fx *f, const char *opts, const char *env)
+{
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
+        if (getppid() != parent)
+            _exit(1);
+        int null = open("/dev/null", O_RDWR);
+        int log = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(null, 0);
+        dup2(log, 1);
+        dup2(log, 2);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd); /* no fd of ours, least of all one inside the mount */
+        putenv(f->asan_options);
+        if (env)
+            putenv((char *)env);
+        if (opts)
+            execl(bin(), bin(), "mount", f->base, f->mnt, "-f", "-o", opts, (char *)NULL);
+        else
+            execl(bin(), bin(), "mount", f->base, f->mnt, "-f", (char *)NULL);
+        _exit(127);
+    }
+    f->daemon = pid;
+    char *ctl = tu_join(f->mnt, "ctl");
+    long long deadline = now_ms() + MOUNT_TIMEOUT_MS;
+    int rc = -1;
+    for (;;) {
+        struct stat st;
+        if (stat(ctl, &st) == 0 && S_ISDIR(st.st_mode)) {
+            rc = 0;
+            break;
+        }
+        int wst;
+        if (waitpid(pid, &wst, WNOHANG) == pid) {
+            print_message("the daemon exited with %d before mounting\n", decode_status(wst));
+            f->daemon = 0;
+            break;
+        }
+        if (now_ms() > deadline) {
+            print_message("no %s after %d ms\n", ctl, MOUNT_TIMEOUT_MS);
+            fx_unmount(f, SIGKILL);
+            break;
+        }
+        sleep_ms(5);
+    }
+    free(ctl);
+    if (rc)
+        print_log(f);
+    return rc;
+}
+
+/* Closes our own descriptors inside the mount (a failed assertion may leave
+ * one open), so that nothing keeps it busy. */
+static void close_fds_under(const char *mnt)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int fds[256], n = 0;
+    size_t ml = strlen(mnt);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < 256) {
+        char link[64], target[PATH_MAX];
+        int fd = atoi(de->d_name);
+        if (fd <= 2 || fd == dirfd(d))
+            continue;
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        if ((size_t)len >= ml && !memcmp(target, mnt, ml) &&
+            (target[ml] == '/' || target[ml] == '\0'))
+            fds[n++] = fd;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* Unmounts and removes everything; NULL is allowed.  No cmocka calls. */
+static void fx_free(struct fx *f)
+{
+    if (!f)
+        return;
+    kill_kids();
+    close_fds_under(f->mnt);
+    fx_unmount(f, 0);
+    for (int i = 0; i < MAX_LIVE; i++)
+        if (live[i] == f)
+            live[i] = NULL;
+    for (int i = 0; i < 4; i++)
+        free(f->src[i]);
+    free(f->base);
+    free(f->mnt);
+    free(f->log);
+    free(f->asan_options);
+    tu_rmtree(f->dir);
+    free(f);
+}
+
+static void cleanup_all(void)
+{
+    if (getpid() != main_pid)
+        return;
+    kill_kids();
+    for (int i = 0; i < MAX_LIVE; i++)
+        if (live[i])
+            fx_free(live[i]);
+}
+
+static void on_fatal_signal(int sig)
+{
+    if (getpid() == main_pid) {
+        /* Kill the daemons first: that unblocks any request we wait on. */
+        for (int i = 0; i < MAX_LIVE; i++)
+            if (live[i] && live[i]->daemon > 0)
+                kill(live[i]->daemon, SIGKILL);
+        cleanup_all();
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int teardown(void **state)
+{
+    fx_free(*state);
+    *state = NULL;
+    return 0;
+}
+
+/* ---- writing data ---- */
+
+static char *b64(const void *data, size_t len)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    char *out = malloc(4 * ((len + 2) / 3) + 1), *o = out;
+    assert_non_null(out);
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < len)
+            v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < len)
+            v |= p[i + 2];
+        *o++ = tab[(v >> 18) & 63];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < len ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* One raw load line with key_b64 and value_b64. */
+static void put_raw(FILE *out, const char *sync, const char *bucket, const void *key,
+                    size_t key_len, const void *value, size_t value_len)
+{
+    char *k = b64(key, key_len), *v = b64(value, value_len);
+    fprintf(out, "{\"sync\":\"%s\",\"bucket\":\"%s\",\"key_b64\":\"%s\",\"value_b64\":\"%s\"}\n",
+            sync, bucket, k, v);
+    free(k);
+    free(v);
+}
+
+/* Loads text (JSON Lines) into store with `syncstore load`. */
+static void load_text(struct fx *f, const char *store, const char *text, size_t len)
+{
+    char *file = tu_join(f->dir, "load.jsonl");
+    tu_write_file(file, text, len);
+    assert_int_equal(syncstore("load", store, file, NULL), 0);
+    unlink(file);
+    free(file);
+}
+
+/* A memstream to collect lines in. */
+struct lines {
+    FILE *f;
+    char *buf;
+    size_t len;
+};
+
+static FILE *lines_open(struct lines *l)
+{
+    memset(l, 0, sizeof *l);
+    l->f = open_memstream(&l->buf, &l->len);
+    assert_non_null(l->f);
+    return l->f;
+}
+
+static void lines_load(struct lines *l, struct fx *f, const char *store)
+{
+    fclose(l->f);
+    load_text(f, store, l->buf, l->len);
+    free(l->buf);
+    memset(l, 0, sizeof *l);
+}
+
+static char *src_path(struct fx *f, int i, const char *name)
+{
+    free(f->src[i]);
+    f->src[i] = tu_join(f->dir, name);
+    return f->src[i];
+}
+
+static char *mnt_path(const struct fx *f, const char *rel)
+{
+    return tu_join(f->mnt, rel);
+}
+
+/* ---- reading the store ---- */
+
+static engine *open_ro(const char *store)
+{
+    engine *e = NULL;
+    char *msg = NULL;
+    int rc = engine_open(store, ENGINE_OPEN_READ_ONLY, &e, &msg);
+    if (rc)
+        fail_msg("opening %s read-only: %s", store, msg ? msg : engine_strerror(rc));
+    return e;
+}
+
+/* FNV-1a over every bucket, key and value of a sync; *count gets the keys. */
+static uint64_t sync_hash(const char *store, const char *sync, size_t *count)
+{
+    engine *e = open_ro(store);
+    engine_iter *it = engine_iter_new_sync(e, NULL, sync);
+    uint64_t h = 1469598103934665603ull;
+    size_t n = 0;
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it), n++) {
+        size_t kl, vl;
+        const unsigned char *k = (const unsigned char *)engine_iter_disk_key(it, &kl);
+        const unsigned char *v = (const unsigned char *)engine_iter_value(it, &vl);
+        for (size_t i = 0; i < kl; i++)
+            h = (h ^ k[i]) * 1099511628211ull;
+        h = (h ^ 0x100) * 1099511628211ull;
+        for (size_t i = 0; i < vl; i++)
+            h = (h ^ v[i]) * 1099511628211ull;
+        h = (h ^ 0x200) * 1099511628211ull;
+    }
+    assert_int_equal(engine_iter_status(it, NULL), 0);
+    engine_iter_free(it);
+    engine_close(e);
+    if (count)
+        *count = n;
+    return h;
+}
+
+static int key_also_dir(engine *e, const char *sync, const char *bucket, const char *key,
+                        size_t key_len)
+{
+    if (key_len + 1 > ENGINE_KEY_MAX)
+        return 0;
+    char prefix[ENGINE_KEY_MAX + 1];
+    memcpy(prefix, key, key_len);
+    prefix[key_len] = '/';
+    engine_iter *it = engine_iter_new_prefix(e, NULL, sync, bucket, prefix, key_len + 1);
+    assert_non_null(it);
+    engine_iter_seek_first(it);
+    int found = engine_iter_valid(it);
+    engine_iter_free(it);
+    return found;
+}
+
+/* The path of a key: root ("MNT/sync/bucket") and the names names_child()
+ * gives from the top.  Writes into out (2 * PATH_MAX bytes), checks every name
+ * (not empty, ".", "..", nor over 255 bytes, no '/' or NUL), and adds the
+ * directories on the way to dirs ("d path") and their entries to entries
+ * ("parent\tname"), when not NULL.  Returns the path's length. */
+static size_t key_path(engine *e, const char *root, const char *sync, const char *bucket,
+                       const char *key, size_t key_len, char *out, struct strv *dirs,
+                       struct strv *entries)
+{
+    int also = key_also_dir(e, sync, bucket, key, key_len);
+    size_t len = (size_t)snprintf(out, 2 * PATH_MAX, "%s", root);
+    size_t dir_len = 0;
+    for (int depth = 0;; depth++) {
+        assert_true(depth <= ENGINE_KEY_MAX + 1);
+        struct names_child c;
+        assert_int_equal(names_child(key, key_len, dir_len, also, &c), 0);
+        assert_true(c.belongs);
+        assert_true(c.name_len > 0 && c.name_len <= NAMES_NAME_MAX);
+        assert_int_equal(strlen(c.name), c.name_len);
+        assert_null(memchr(c.name, '/', c.name_len));
+        assert_true(strcmp(c.name, ".") && strcmp(c.name, ".."));
+        if (entries)
+            strv_addf(entries, "%.*s\t%s", (int)len, out, c.name);
+        assert_true(len + 1 + c.name_len < 2 * PATH_MAX);
+        out[len++] = '/';
+        memcpy(out + len, c.name, c.name_len);
+        len += c.name_len;
+        out[len] = '\0';
+        if (!c.is_dir)
+            break;
+        if (dirs)
+            strv_addf(dirs, "d %s", out);
+        assert_true(c.prefix_len > dir_len);
+        dir_len = c.prefix_len;
+    }
+    return len;
+}
+
+/* The file holds exactly value, mode 0444, st_size exact. */
+static void check_file(const char *path, const char *value, size_t value_len)
+{
+    struct stat st;
+    if (stat(path, &st))
+        fail_msg("stat %s: %s", path, strerror(errno));
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0444);
+    assert_int_equal(st.st_size, value_len);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        fail_msg("open %s: %s", path, strerror(errno));
+    char *buf = malloc(value_len + 4096);
+    assert_non_null(buf);
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, value_len + 4096 - got);
+        if (n < 0)
+            fail_msg("read %s: %s", path, strerror(errno));
+        if (n == 0 || got + (size_t)n >= value_len + 4096)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != value_len || memcmp(buf, value, value_len))
+        fail_msg("%s: %zu bytes read, the value has %zu (or differs)", path, got, value_len);
+    free(buf);
+}
+
+/* Runs find below dir and returns "f path" / "d path" entries. */
+static void find_entries(const char *dir, struct strv *got)
+{
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(sh_bin(&out, &len, "find \"$1\" -mindepth 1 -printf '%y %p\\0'", dir, NULL),
+                     0);
+    strv_split(got, out, len, '\0');
+    free(out);
+}
+
+/* The whole sync through the mount equals the store's sync: every key at its
+ * path (ordinary keys at exactly bucket/key), its bytes, size and mode; every
+ * directory 0555; find lists exactly these files and directories, each once.
+ * Returns the number of keys. */
+static size_t check_sync(const struct fx *f, const char *store, const char *sync)
+{
+    engine *e = open_ro(store);
+    struct strv want = {0}, dirs = {0};
+    char root[PATH_MAX], path[2 * PATH_MAX];
+    size_t keys = 0, ordinary = 0;
+    engine_iter *it = engine_iter_new_sync(e, NULL, sync);
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it), keys++) {
+        struct engine_key_parts p;
+        assert_int_equal(engine_iter_parts(it, &p, NULL), 0);
+        char bucket[ENGINE_BUCKET_MAX + 1];
+        memcpy(bucket, p.bucket, p.bucket_len);
+        bucket[p.bucket_len] = '\0';
+        snprintf(root, sizeof root, "%s/%s/%s", f->mnt, sync, bucket);
+        strv_addf(&dirs, "d %s", root);
+        size_t len = key_path(e, root, sync, bucket, p.key, p.key_len, path, &dirs, NULL);
+        assert_true(len < PATH_MAX);
+        if (names_key_is_ordinary(p.key, p.key_len) &&
+            !key_also_dir(e, sync, bucket, p.key, p.key_len)) {
+            ordinary++;
+            size_t rl = strlen(root);
+            if (len != rl + 1 + p.key_len || memcmp(path + rl + 1, p.key, p.key_len))
+                fail_msg("ordinary key '%.*s' is at '%s'", (int)p.key_len, p.key, path);
+        }
+        size_t vl;
+        const char *v = engine_iter_value(it, &vl);
+        check_file(path, v, vl);
+        strv_addf(&want, "f %s", path);
+    }
+    assert_int_equal(engine_iter_status(it, NULL), 0);
+    engine_iter_free(it);
+    engine_close(e);
+
+    strv_sort_unique(&dirs);
+    for (size_t i = 0; i < dirs.n; i++) {
+        struct stat st;
+        if (stat(dirs.v[i] + 2, &st))
+            fail_msg("stat %s: %s", dirs.v[i] + 2, strerror(errno));
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0555);
+        strv_add(&want, dirs.v[i], dirs.len[i]);
+    }
+    char *sync_dir = mnt_path(f, sync);
+    struct strv got = {0};
+    find_entries(sync_dir, &got);
+    assert_same_set(&want, &got, sync);
+    /* each file once, as `find -type f | wc -l` counts them */
+    char *out = NULL;
+    assert_int_equal(sh(&out, "find \"$1\" -type f | wc -l", sync_dir, NULL), 0);
+    assert_int_equal(strtoull(out, NULL, 10), keys);
+    free(out);
+    free(sync_dir);
+    strv_release(&want);
+    strv_release(&got);
+    strv_release(&dirs);
+    print_message("sync %.16s%s: %zu keys (%zu ordinary) checked through the mount\n", sync,
+                  strlen(sync) > 16 ? "..." : "", keys, ordinary);
+    return keys;
+}
+
+/* ---- ctl helpers ---- */
+
+/* `sh -c 'echo SRC > MNT/ctl/compact/SYNC'`: the shell's exit status. */
+static int sh_compact(const struct fx *f, const char *source, const char *sync)
+{
+    char *ctl = NULL;
+    assert_true(asprintf(&ctl, "%s/ctl/compact/%s", f->mnt, sync) > 0);
+    int rc = sh(NULL, "exec 2>/dev/null; echo \"$1\" > \"$2\"", source, ctl, NULL);
+    free(ctl);
+    return rc;
+}
+
+/* The same through bash, which names the write's errno; returns the exit
+ * status and the text in *text. */
+static int bash_compact(const struct fx *f, const char *source, const char *sync, char **text)
+{
+    char *ctl = NULL;
+    assert_true(asprintf(&ctl, "%s/ctl/compact/%s", f->mnt, sync) > 0);
+    int rc = bash(text, "echo \"$1\" > \"$2\"", source, ctl, NULL);
+    free(ctl);
+    return rc;
+}
+
+static void expect_compact_error(const struct fx *f, const char *source, const char *sync,
+                                 const char *words)
+{
+    char *text = NULL;
+    int rc = bash_compact(f, source, sync, &text);
+    if (rc == 0 || !strstr(text, words))
+        fail_msg("compact %s from '%s': exit %d, '%s'; wanted '%s'", sync, source, rc, text, words);
+    free(text);
+}
+
+/* cat MNT/ctl/compact/SYNC, parsed. */
+static json_t *status_of(const struct fx *f, const char *sync)
+{
+    char *ctl = NULL, *out = NULL;
+    assert_true(asprintf(&ctl, "%s/ctl/compact/%s", f->mnt, sync) > 0);
+    int rc = sh(&out, "cat \"$1\"", ctl, NULL);
+    if (rc)
+        fail_msg("cat %s: exit %d", ctl, rc);
+    json_error_t err;
+    json_t *j = json_loads(out, 0, &err);
+    if (!j || !json_is_object(j))
+        fail_msg("status of %s is not a JSON object: '%s'", sync, out);
+    free(ctl);
+    free(out);
+    return j;
+}
+
+/* Checks the status fields: state, source (NULL: null), keys (-1: any),
+ * error (0: null, 1: a message). */
+static void check_status(json_t *j, const char *sync, const char *state, const char *source,
+                         long long keys, int error)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_t *v;
+    if (!(v = json_object_get(j, "sync_id")) || !json_is_string(v) ||
+        strcmp(json_string_value(v), sync))
+        fail_msg("sync_id: %s", text);
+    if (!(v = json_object_get(j, "state")) || !json_is_string(v) ||
+        strcmp(json_string_value(v), state))
+        fail_msg("state is not %s: %s", state, text);
+    v = json_object_get(j, "source");
+    if (!v ||
+        (source ? !json_is_string(v) || strcmp(json_string_value(v), source) : !json_is_null(v)))
+        fail_msg("source is not %s: %s", source ? source : "null", text);
+    if (!(v = json_object_get(j, "keys")) || !json_is_integer(v) ||
+        (keys >= 0 && json_integer_value(v) != keys))
+        fail_msg("keys is not %lld: %s", keys, text);
+    if (!(v = json_object_get(j, "bytes")) || !json_is_integer(v) || json_integer_value(v) < 0)
+        fail_msg("bytes: %s", text);
+    if (!(v = json_object_get(j, "seconds")) || !json_is_number(v) || json_number_value(v) < 0)
+        fail_msg("seconds: %s", text);
+    v = json_object_get(j, "error");
+    if (!v || (error ? !json_is_string(v) || !*json_string_value(v) : !json_is_null(v)))
+        fail_msg("error is not %s: %s", error ? "a message" : "null", text);
+    assert_int_equal(json_object_size(j), 7);
+    free(text);
+}
+
+static void expect_status(const struct fx *f, const char *sync, const char *state,
+                          const char *source, long long keys, int error)
+{
+    json_t *j = status_of(f, sync);
+    check_status(j, sync, state, source, keys, error);
+    json_decref(j);
+}
+
+/* Polls the status until its state is `state` (5 s at most). */
+static void wait_state(const struct fx *f, const char *sync, const char *state)
+{
+    long long deadline = now_ms() + 5000;
+    for (;;) {
+        char *ctl = NULL, *out = NULL;
+        assert_true(asprintf(&ctl, "%s/ctl/compact/%s", f->mnt, sync) > 0);
+        int fd = open(ctl, O_RDONLY);
+        free(ctl);
+        if (fd >= 0) {
+            char buf[4096];
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            buf[n > 0 ? n : 0] = '\0';
+            if (asprintf(&out, "\"state\":\"%s\"", state) > 0 && strstr(buf, out)) {
+                free(out);
+                return;
+            }
+            free(out);
+        }
+        if (now_ms() > deadline)
+            fail_msg("the status of %s never became %s", sync, state);
+        sleep_ms(10);
+    }
+}
+
+/* The names `ls -1a DIR` prints. */
+static void ls_names(const char *dir, struct strv *got, const char *flags)
+{
+    char *out = NULL;
+    size_t len = 0;
+    char *script = NULL;
+    assert_true(asprintf(&script, "ls %s -- \"$1\"", flags) > 0);
+    int rc = sh_bin(&out, &len, script, dir, NULL);
+    if (rc)
+        fail_msg("ls %s %s: exit %d", flags, dir, rc);
+    strv_split(got, out, len, '\n');
+    free(out);
+    free(script);
+}
+
+/* Lists dir with getdents64() and a buffer of bufsize bytes, adding each name
+ * to got; stops (and fails) after max entries, so that a listing that starts
+ * over never ends the test.  first_only: one call only.  Returns the fd when
+ * keep_open, else closes it and returns -1. */
+static int getdents_names(const char *dir, size_t bufsize, size_t max, struct strv *got,
+                          int first_only, int keep_open)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        fail_msg("open %s: %s", dir, strerror(errno));
+    char *buf = malloc(bufsize);
+    assert_non_null(buf);
+    size_t seen = 0;
+    for (;;) {
+        long n = getdents64(fd, buf, bufsize);
+        if (n < 0)
+            fail_msg("getdents64 %s: %s", dir, strerror(errno));
+        if (n == 0)
+            break;
+        for (long at = 0; at < n;) {
+            struct dirent64 *de = (struct dirent64 *)(buf + at);
+            strv_add(got, de->d_name, strlen(de->d_name));
+            at += de->d_reclen;
+            if (++seen > max)
+                fail_msg("listing %s with a %zu-byte buffer: more than %zu entries (it starts "
+                         "over?)",
+                         dir, bufsize, max);
+        }
+        if (first_only)
+            break;
+    }
+    free(buf);
+    if (keep_open)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* Every way to read a directory gives each entry once: getdents64 with small
+ * buffers (the kernel then asks again from an offset inside what it was
+ * sent), a second stream after a partial first one, and seekdir to each
+ * position telldir gave. */
+static void check_listing_ways(const char *dir)
+{
+    struct strv want = {0}, got = {0};
+    getdents_names(dir, 1 << 16, 1000000, &want, 0, 0);
+    size_t n = want.n;
+    static const size_t sizes[] = {64, 100, 300, 1000};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        getdents_names(dir, sizes[i], 2 * n + 10, &got, 0, 0);
+        char what[64];
+        snprintf(what, sizeof what, "%zu-byte getdents buffer", sizes[i]);
+        struct strv copy = {0};
+        for (size_t j = 0; j < want.n; j++)
+            strv_add(&copy, want.v[j], want.len[j]);
+        assert_same_set(&copy, &got, what);
+        strv_release(&copy);
+        strv_release(&got);
+    }
+    /* a partial stream, then a whole one while it is open */
+    struct strv part = {0};
+    int held = getdents_names(dir, 64, 2 * n + 10, &part, 1, 1);
+    getdents_names(dir, 1 << 15, 2 * n + 10, &got, 0, 0);
+    close(held);
+    strv_release(&part);
+    assert_same_set(&want, &got, "a second stream");
+    strv_release(&got);
+    /* seekdir to every telldir position: the next entry follows */
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct strv names = {0};
+    long *pos = calloc(n + 1, sizeof *pos);
+    assert_non_null(pos);
+    size_t count = 0;
+    struct dirent *de;
+    pos[0] = telldir(d);
+    while (count < n && (de = readdir(d)) != NULL) {
+        strv_add(&names, de->d_name, strlen(de->d_name));
+        pos[++count] = telldir(d);
+    }
+    assert_int_equal(count, n);
+    size_t step = n > 50 ? n / 50 : 1;
+    for (size_t i = 0; i < count; i += step) {
+        seekdir(d, pos[i]);
+        de = readdir(d);
+        assert_non_null(de);
+        if (strcmp(de->d_name, names.v[i]))
+            fail_msg("%s: after seekdir to entry %zu, readdir gave '%s', not '%s'", dir, i,
+                     de->d_name, names.v[i]);
+    }
+    closedir(d);
+    free(pos);
+    strv_release(&names);
+    strv_release(&want);
+}
+
+/* ---- 1. the tree equals the store ---- */
+
+#define BIG_KEYS 100000
+
+static int setup_tree(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S1", "--grants", "1000", "--seed", "1", NULL), 0);
+    assert_int_equal(syncstore("gen", f->base, "S2", "--grants", "600", "--seed", "2", NULL), 0);
+    struct lines l;
+    FILE *out = lines_open(&l);
+    char key[256], value[256];
+    for (int i = 0; i < 300; i++) {
+        int kl = snprintf(key, sizeof key, "dir%d/sub%d/k%d", i % 7, i % 3, i);
+        int vl = snprintf(value, sizeof value, "raw value %d %*s", i, i % 50, "x");
+        put_raw(out, "R", i % 2 ? "raw" : "raw_2", key, (size_t)kl, value, (size_t)vl);
+    }
+    /* keys that are also directories, spaces, UTF-8, an empty value */
+    const char *extra[] = {"dir0", "dir0/sub0", "with space/and more", "caf\xc3\xa9/\xe2\x82\xac",
+                           "empty"};
+    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
+        put_raw(out, "R", "raw", extra[i], strlen(extra[i]), i == 4 ? "" : extra[i],
+                i == 4 ? 0 : strlen(extra[i]));
+    lines_load(&l, f, f->base);
+    out = lines_open(&l);
+    for (int i = 0; i < BIG_KEYS; i++)
+        fprintf(out, "{\"sync\":\"BIG\",\"bucket\":\"flat\",\"key\":\"k%06d\",\"value\":\"%d\"}\n",
+                i, i);
+    lines_load(&l, f, f->base);
+    return fx_mount(f, NULL, NULL);
+}
+
+static void test_tree_equals_store(void **state)
+{
+    struct fx *f = *state;
+    size_t total = 0;
+    const char *syncs[] = {"R", "S1", "S2"};
+    for (int i = 0; i < 3; i++) {
+        size_t n = check_sync(f, f->base, syncs[i]);
+        assert_true(n > 300);
+        total += n;
+    }
+    /* `syncstore dump` (a secondary open while the mount holds the store)
+     * agrees on the count */
+    char *out = NULL;
+    assert_int_equal(sh(&out, "\"$1\" dump \"$2\" S1 | wc -l", bin(), f->base, NULL), 0);
+    size_t s1;
+    sync_hash(f->base, "S1", &s1);
+    assert_int_equal(strtoull(out, NULL, 10), s1);
+    free(out);
+
+    /* the root lists the syncs and ctl */
+    struct strv want = {0}, got = {0};
+    const char *root[] = {".", "..", "BIG", "R", "S1", "S2", "ctl"};
+    for (size_t i = 0; i < 7; i++)
+        strv_add(&want, root[i], strlen(root[i]));
+    ls_names(f->mnt, &got, "-1a");
+    assert_same_set(&want, &got, "ls of the root");
+    strv_release(&want);
+    strv_release(&got);
+
+    /* 100,000 entries in one directory: ls -f lists each exactly once */
+    char *flat = mnt_path(f, "BIG/flat");
+    size_t len = 0;
+    assert_int_equal(sh_bin(&out, &len, "cd \"$1\" && ls -f", flat, NULL), 0);
+    unsigned char *seen = calloc(BIG_KEYS, 1);
+    assert_non_null(seen);
+    size_t lines = 0, dots = 0;
+    for (char *p = out, *end = out + len; p < end; lines++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl);
+        *nl = '\0';
+        if (!strcmp(p, ".") || !strcmp(p, "..")) {
+            dots++;
+        } else {
+            char *tail;
+            assert_int_equal(p[0], 'k');
+            unsigned long k = strtoul(p + 1, &tail, 10);
+            assert_true(*tail == '\0' && strlen(p) == 7 && k < BIG_KEYS);
+            assert_int_equal(seen[k], 0);
+            seen[k] = 1;
+        }
+        p = nl + 1;
+    }
+    assert_int_equal(lines, BIG_KEYS + 2);
+    assert_int_equal(dots, 2);
+    free(seen);
+    free(out);
+    assert_int_equal(sh(&out, "cd \"$1\" && ls -f | wc -l", flat, NULL), 0);
+    assert_int_equal(strtoull(out, NULL, 10), BIG_KEYS + 2);
+    free(out);
+    assert_int_equal(sh(&out, "find \"$1\" -type f | wc -l", flat, NULL), 0);
+    assert_int_equal(strtoull(out, NULL, 10), BIG_KEYS);
+    free(out);
+    assert_int_equal(sh(&out, "find \"$1\" -type f | LC_ALL=C sort -u | wc -l", flat, NULL), 0);
+    assert_int_equal(strtoull(out, NULL, 10), BIG_KEYS);
+    free(out);
+    char *one = mnt_path(f, "BIG/flat/k099999");
+    check_file(one, "99999", 5);
+    free(one);
+    free(flat);
+    print_message("%zu keys checked, and %d in one directory\n", total, BIG_KEYS);
+
+    /* directories read in small pieces, twice at once, and with seeks: the
+     * root and ctl (listed afresh each time) and versioned directories */
+    const char *ways[] = {"", "ctl", "S1", "S1/grants", "S2/grants_by_principal/user", "R/raw"};
+    for (size_t i = 0; i < sizeof ways / sizeof *ways; i++) {
+        char *dir = mnt_path(f, ways[i]);
+        check_listing_ways(dir);
+        free(dir);
+    }
+}
+
+/* ---- 2. every name edge case ---- */
+
+#define LONG_SYNC_LEN ENGINE_SYNC_ID_MAX
+#define LONG_BUCKET_LEN ENGINE_BUCKET_MAX
+
+struct edge {
+    char *key;
+    size_t len;
+    char *path; /* expected below the bucket; NULL: only computed */
+    char *value;
+    size_t value_len;
+};
+
+static struct edge *edge_keys(size_t *count)
+{
+    static const struct {
+        const char *key;
+        size_t len;
+        const char *path;
+    } fixed[] = {
+        {"a", 1, "a%%"},
+        {"a/b", 3, "a/b"},
+        {"x//y", 4, "x/%%/y"},
+        {"/lead", 5, "%%/lead"},
+        {"trail/", 6, "trail/%%"},
+        {"//", 2, "%%/%%/%%"},
+        {".", 1, "%2E%%"}, /* also directories: ./dot, ../up */
+        {"..", 2, "%2E%2E%%"},
+        {"p/.", 3, "p/%2E%%"},
+        {"p/..x", 5, "p/..x"},
+        {"./dot", 5, "%2E/dot"},
+        {"../up", 5, "%2E%2E/up"},
+        {"p/./q", 5, "p/%2E/q"},
+        {"p/../q", 6, "p/%2E%2E/q"},
+        {"...", 3, "..."},
+        {"100%", 4, "100%25"},
+        {"a%%", 3, "a%25%25"},
+        {"z%%+", 4, "z%25%25+"},
+        {"nul\0byte", 8, "nul%00byte"},
+        {"\0", 1, "%00"},
+        {"ctl\x01\x1f\x7f", 6, "ctl%01%1F%7F"},
+        {"tab\there", 8, "tab%09here"},
+        {"nl\nx", 4, "nl%0Ax"},
+        {"bad\xff\xfe", 5, "bad%FF%FE"},
+        {"cut\xc3", 4, "cut%C3"},
+        {"c1\xc2\x85", 4, "c1%C2%85"},
+        {"caf\xc3\xa9", 5, "caf\xc3\xa9"},
+        {"deep", 4, "deep%%"},
+        {"deep/er", 7, "deep/er%%"},
+        {"deep/er/key", 11, "deep/er/key"},
+        {"sp ace/q\"uote'", 14, "sp ace/q\"uote'"},
+    };
+    size_t nfixed = sizeof fixed / sizeof *fixed;
+    struct edge *e = calloc(nfixed + 16, sizeof *e);
+    assert_non_null(e);
+    size_t n = 0;
+    for (size_t i = 0; i < nfixed; i++, n++) {
+        e[n].key = malloc(fixed[i].len + 1);
+        memcpy(e[n].key, fixed[i].key, fixed[i].len);
+        e[n].len = fixed[i].len;
+        e[n].path = strdup(fixed[i].path);
+    }
+    /* long components: split into <chunk>%%+ directories of 252 bytes */
+    struct {
+        char c;
+        size_t len;
+        const char *below; /* appended to the key ("" or "/c") */
+        const char *path;  /* %s: 252 of c */
+    } longs[] = {
+        {'L', 600, "", "%s%%%%+/%s%%%%+/%.96s"},
+        {'P', 255, "", NULL},
+        {'Q', 256, "", "%s%%%%+/QQQQ"},
+        {'M', 254, "", "%s%%%%+/MM%%%%"},
+        {'M', 254, "/c", NULL},
+        {'N', 255, "", "%s%%%%+/NNN%%%%"},
+        {'N', 255, "/c", NULL},
+    };
+    char chunk[253];
+    for (size_t i = 0; i < sizeof longs / sizeof *longs; i++, n++) {
+        size_t bl = strlen(longs[i].below);
+        e[n].len = longs[i].len + bl;
+        e[n].key = malloc(e[n].len + 1);
+        memset(e[n].key, longs[i].c, longs[i].len);
+        memcpy(e[n].key + longs[i].len, longs[i].below, bl);
+        memset(chunk, longs[i].c, 252);
+        chunk[252] = '\0';
+        if (longs[i].path) {
+            assert_true(asprintf(&e[n].path, longs[i].path, chunk, chunk, chunk) > 0);
+        } else {
+            e[n].path = malloc(e[n].len + 1);
+            memcpy(e[n].path, e[n].key, e[n].len);
+            e[n].path[e[n].len] = '\0';
+        }
+    }
+    /* a long component of two-byte characters and escapes across chunk ends */
+    e[n].len = 401;
+    e[n].key = malloc(e[n].len);
+    for (size_t i = 0; i < 400; i += 2)
+        memcpy(e[n].key + i, i % 6 ? "\xc3\xa9" : "%\x01", 2);
+    e[n].key[400] = 'x';
+    n++;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(asprintf(&e[i].value, "value of edge key %zu\n", i) > 0);
+        e[i].value_len = strlen(e[i].value);
+    }
+    e[0].value_len = 7; /* a value with NUL bytes */
+    memcpy(e[0].value, "A\0B\0\xff\n", 7);
+    *count = n;
+    return e;
+}
+
+static void edge_free(struct edge *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].key);
+        free(e[i].path);
+        free(e[i].value);
+    }
+    free(e);
+}
+
+/* The longest key by absolute path: 1024 bytes that all need escapes, in a
+ * sync and a bucket of the longest names. */
+static void longest_key(char *key)
+{
+    static const char need[] = {'\x01', '%', '\xff', '\x7f'};
+    for (size_t i = 0; i < ENGINE_KEY_MAX; i++)
+        key[i] = need[i % 4];
+}
+
+static void long_names(char *sync, char *bucket)
+{
+    memset(sync, 'S', LONG_SYNC_LEN);
+    sync[LONG_SYNC_LEN] = '\0';
+    memset(bucket, 'b', LONG_BUCKET_LEN);
+    bucket[LONG_BUCKET_LEN] = '\0';
+}
+
+static int setup_edges(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    size_t n;
+    struct edge *e = edge_keys(&n);
+    struct lines l;
+    FILE *out = lines_open(&l);
+    for (size_t i = 0; i < n; i++)
+        put_raw(out, "E", "edge", e[i].key, e[i].len, e[i].value, e[i].value_len);
+    char sync[LONG_SYNC_LEN + 1], bucket[LONG_BUCKET_LEN + 1], key[ENGINE_KEY_MAX];
+    long_names(sync, bucket);
+    longest_key(key);
+    put_raw(out, sync, bucket, key, sizeof key, "the longest", 11);
+    lines_load(&l, f, f->base);
+    edge_free(e, n);
+    return fx_mount(f, NULL, NULL);
+}
+
+static void test_name_edge_cases(void **state)
+{
+    struct fx *f = *state;
+    size_t n;
+    struct edge *e = edge_keys(&n);
+    engine *eng = open_ro(f->base);
+    char root[PATH_MAX], path[2 * PATH_MAX];
+    snprintf(root, sizeof root, "%s/E/edge", f->mnt);
+    struct strv entries = {0}, dirs = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t len = key_path(eng, root, "E", "edge", e[i].key, e[i].len, path, &dirs, &entries);
+        if (e[i].path && (len != strlen(root) + 1 + strlen(e[i].path) ||
+                          strcmp(path + strlen(root) + 1, e[i].path)))
+            fail_msg("key %zu is at '%s', expected '%s'", i, path + strlen(root) + 1, e[i].path);
+        /* cat and stat by the path, through a shell */
+        char *out = NULL;
+        size_t out_len = 0;
+        assert_int_equal(sh_bin(&out, &out_len, "cat -- \"$1\"", path, NULL), 0);
+        assert_int_equal(out_len, e[i].value_len);
+        assert_memory_equal(out, e[i].value, out_len);
+        free(out);
+        assert_int_equal(sh(&out, "stat -c '%s %a %F' -- \"$1\"", path, NULL), 0);
+        char want[64];
+        snprintf(want, sizeof want, "%zu 444 regular file\n", e[i].value_len);
+        if (strcmp(out, want))
+            fail_msg("stat of key %zu: '%s', expected '%s'", i, out, want);
+        free(out);
+    }
+    /* ls of every directory on the way lists exactly the names */
+    strv_sort_unique(&entries);
+    strv_addf(&dirs, "d %s", root);
+    strv_sort_unique(&dirs);
+    size_t dirs_listed = 0;
+    for (size_t d = 0; d < dirs.n; d++) {
+        const char *dir = dirs.v[d] + 2;
+        struct strv want = {0}, got = {0};
+        strv_add(&want, ".", 1);
+        strv_add(&want, "..", 2);
+        size_t dl = strlen(dir);
+        for (size_t i = 0; i < entries.n; i++)
+            if (!strncmp(entries.v[i], dir, dl) && entries.v[i][dl] == '\t')
+                strv_add(&want, entries.v[i] + dl + 1, strlen(entries.v[i] + dl + 1));
+        ls_names(dir, &got, "-1a");
+        assert_same_set(&want, &got, dir);
+        struct stat st;
+        assert_int_equal(stat(dir, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0555);
+        strv_release(&want);
+        strv_release(&got);
+        dirs_listed++;
+    }
+    strv_release(&entries);
+    strv_release(&dirs);
+    /* find sees every key once and every directory; contents and modes */
+    assert_int_equal(check_sync(f, f->base, "E"), n);
+
+    /* the longest key: cat by its absolute path, which fits in PATH_MAX for a
+     * 512-byte mountpoint */
+    char sync[LONG_SYNC_LEN + 1], bucket[LONG_BUCKET_LEN + 1], key[ENGINE_KEY_MAX];
+    long_names(sync, bucket);
+    longest_key(key);
+    snprintf(root, sizeof root, "%s/%s/%s", f->mnt, sync, bucket);
+    size_t len = key_path(eng, root, sync, bucket, key, sizeof key, path, NULL, NULL);
+    size_t below_mnt = len - strlen(f->mnt);
+    print_message("the longest key's path: %zu bytes below the mountpoint\n", below_mnt);
+    assert_true(below_mnt > 3 * ENGINE_KEY_MAX);
+    assert_true(512 + below_mnt < PATH_MAX);
+    char *out = NULL;
+    assert_int_equal(sh(&out, "cat -- \"$1\"", path, NULL), 0);
+    assert_string_equal(out, "the longest");
+    free(out);
+    assert_int_equal(check_sync(f, f->base, sync), 1);
+    engine_close(eng);
+    edge_free(e, n);
+    print_message("%zu edge keys, %zu directories listed\n", n, dirs_listed);
+}
+
+/* ---- 3. ctl/compact through real shells ---- */
+
+static int setup_ctl(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "200", "--seed", "1", NULL), 0);
+    assert_int_equal(syncstore("gen", f->base, "K", "--grants", "100", "--seed", "9", NULL), 0);
+    assert_int_equal(syncstore("gen", f->base, "X", "--grants", "50", "--seed", "5", NULL), 0);
+    return fx_mount(f, NULL, NULL);
+}
+
+static void test_ctl_compact(void **state)
+{
+    struct fx *f = *state;
+    char *src = src_path(f, 0, "src");
+    char *empty = src_path(f, 1, "empty"); /* a store without S or X */
+    char *notstore = src_path(f, 2, "notstore");
+    assert_int_equal(syncstore("gen", src, "S", "--grants", "300", "--seed", "3", NULL), 0);
+    assert_int_equal(syncstore("gen", empty, "other", "--grants", "10", NULL), 0);
+    assert_int_equal(mkdir(notstore, 0755), 0);
+    char *junk = tu_join(notstore, "junk");
+    tu_write_file(junk, "x", 1);
+    size_t src_keys, k_keys;
+    uint64_t src_hash = sync_hash(src, "S", &src_keys);
+    uint64_t k_hash = sync_hash(f->base, "K", &k_keys);
+
+    /* no attempt yet: state none */
+    expect_status(f, "S", "none", NULL, 0, 0);
+
+    /* success: the write returns when the sync has switched */
+    assert_int_equal(sh_compact(f, src, "S"), 0);
+    expect_status(f, "S", "done", src, (long long)src_keys, 0);
+    size_t n;
+    assert_true(sync_hash(f->base, "S", &n) == src_hash);
+    assert_int_equal(check_sync(f, f->base, "S"), src_keys);
+    assert_true(sync_hash(f->base, "K", NULL) == k_hash);
+
+    /* empty source: ENODATA, and the base's X is excised */
+    char *x_dir = mnt_path(f, "X");
+    struct stat st;
+    assert_int_equal(stat(x_dir, &st), 0);
+    expect_compact_error(f, empty, "X", "No data available");
+    expect_status(f, "X", "empty", empty, 0, 0);
+    assert_int_equal(stat(x_dir, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    sync_hash(f->base, "X", &n);
+    assert_int_equal(n, 0);
+    free(x_dir);
+
+    /* the exit status of a plain sh */
+    assert_int_not_equal(sh_compact(f, "/nonexistent/source", "S"), 0);
+
+    /* failures leave the base unchanged */
+    struct {
+        const char *source;
+        const char *words;
+        int status; /* 1: a status records the attempt */
+    } bad[] = {
+        {"/nonexistent/source", "No such file or directory", 1},
+        {junk, "Not a directory", 1},
+        {"relative/path", "Invalid argument", 0},
+        {notstore, "Invalid argument", 1},
+        {f->base, "Invalid argument", 1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        expect_compact_error(f, bad[i].source, "S", bad[i].words);
+        if (bad[i].status)
+            expect_status(f, "S", "failed", bad[i].source, -1, 1);
+        assert_true(sync_hash(f->base, "S", NULL) == src_hash);
+    }
+    /* a bad sync_id fails at create */
+    char *text = NULL;
+    assert_int_not_equal(bash_compact(f, src, "a b", &text), 0);
+    if (!strstr(text, "Invalid argument") || strstr(text, "write error"))
+        fail_msg("bad sync_id: '%s'", text);
+    free(text);
+    assert_int_not_equal(sh_compact(f, src, "a b"), 0);
+    assert_true(sync_hash(f->base, "S", NULL) == src_hash);
+    assert_true(sync_hash(f->base, "K", NULL) == k_hash);
+
+    /* ls lists the syncs with a status */
+    char *compact_dir = mnt_path(f, "ctl/compact");
+    struct strv want = {0}, got = {0};
+    strv_add(&want, "S", 1);
+    strv_add(&want, "X", 1);
+    ls_names(compact_dir, &got, "-1");
+    assert_same_set(&want, &got, "ls ctl/compact");
+    strv_release(&got);
+
+    /* the statuses survive an unmount and a remount */
+    json_t *before = status_of(f, "S");
+    assert_int_equal(fx_unmount(f, 0), 0);
+    assert_int_equal(fx_mount(f, NULL, NULL), 0);
+    ls_names(compact_dir, &got, "-1");
+    assert_same_set(&want, &got, "ls ctl/compact after a remount");
+    json_t *after = status_of(f, "S");
+    check_status(after, "S", "failed", f->base, -1, 1);
+    assert_true(json_equal(before, after));
+    expect_status(f, "X", "empty", empty, 0, 0);
+    assert_int_equal(check_sync(f, f->base, "S"), src_keys);
+    json_decref(before);
+    json_decref(after);
+    strv_release(&want);
+    strv_release(&got);
+    free(compact_dir);
+    free(junk);
+}
+
+/* EBUSY and Ctrl-C need a compaction that lasts: the daemon pauses 1.5 s
+ * before each ingest. */
+static int setup_paused(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "200", "--seed", "1", NULL), 0);
+    return fx_mount(f, NULL, ENGINE_PAUSE_ENV "=1500,0");
+}
+
+static volatile sig_atomic_t writer_interrupted;
+
+static void writer_on_sigint(int sig)
+{
+    (void)sig;
+    writer_interrupted = 1;
+}
+
+/* A child that writes text to path in one write() and exits with the errno
+ * (0 on success); it catches SIGINT so that the errno shows. */
+static pid_t spawn_writer(const char *path, const char *text)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = writer_on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL); /* no SA_RESTART */
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            _exit(200);
+        ssize_t n = write(fd, text, strlen(text));
+        int err = n == (ssize_t)strlen(text) ? 0 : n < 0 ? errno : 201;
+        close(fd);
+        _exit(err);
+    }
+    setpgid(pid, pid);
+    kid_add(pid);
+    return pid;
+}
+
+static void test_ctl_busy_and_cancel(void **state)
+{
+    struct fx *f = *state;
+    char *src = src_path(f, 0, "src"), *src2 = src_path(f, 1, "src2");
+    assert_int_equal(syncstore("gen", src, "S", "--grants", "300", "--seed", "3", NULL), 0);
+    assert_int_equal(syncstore("gen", src2, "S", "--grants", "250", "--seed", "4", NULL), 0);
+    size_t src_keys;
+    uint64_t src_hash = sync_hash(src, "S", &src_keys);
+    char *ctl = mnt_path(f, "ctl/compact/S");
+
+    /* the same sync twice at once: the second write is EBUSY */
+    const char *argv[] = {"sh", "-c", "echo \"$1\" > \"$2\"", "sh", src, ctl, NULL};
+    long long t0 = now_ms();
+    pid_t first = spawn((char *const *)argv, NULL, -1, 0);
+    wait_state(f, "S", "running");
+    expect_status(f, "S", "running", src, -1, 0);
+    char *text = NULL;
+    int rc = bash_compact(f, src2, "S", &text);
+    if (rc == 0 || !strstr(text, "Device or resource busy"))
+        fail_msg("a second compaction of S: exit %d, '%s'", rc, text);
+    free(text);
+    /* the refusal leaves the running attempt's status */
+    expect_status(f, "S", "running", src, -1, 0);
+    assert_int_equal(wait_child(first, CMD_TIMEOUT_MS, NULL), 0);
+    long long took = now_ms() - t0;
+    assert_true(took >= 1400);
+    expect_status(f, "S", "done", src, (long long)src_keys, 0);
+    assert_true(sync_hash(f->base, "S", NULL) == src_hash);
+
+    /* Ctrl-C during the pause: the write fails with EINTR (or the writer
+     * dies), the compaction is cancelled, the base unchanged */
+    char *line = NULL;
+    assert_true(asprintf(&line, "%s\n", src2) > 0);
+    pid_t writer = spawn_writer(ctl, line);
+    wait_state(f, "S", "running");
+    sleep_ms(300);
+    assert_int_equal(kill(writer, SIGINT), 0);
+    int raw = 0;
+    rc = wait_child(writer, CMD_TIMEOUT_MS, &raw);
+    if (!(WIFEXITED(raw) && WEXITSTATUS(raw) == EINTR) &&
+        !(WIFSIGNALED(raw) && WTERMSIG(raw) == SIGINT))
+        fail_msg("the interrupted writer ended with %d", rc);
+    expect_status(f, "S", "cancelled", src2, -1, 1);
+    assert_true(sync_hash(f->base, "S", NULL) == src_hash);
+    assert_int_equal(check_sync(f, f->base, "S"), src_keys);
+
+    /* the status survives a remount */
+    json_t *before = status_of(f, "S");
+    assert_int_equal(fx_unmount(f, 0), 0);
+    assert_int_equal(fx_mount(f, NULL, NULL), 0);
+    json_t *after = status_of(f, "S");
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+    struct strv want = {0}, got = {0};
+    strv_add(&want, "S", 1);
+    char *compact_dir = mnt_path(f, "ctl/compact");
+    ls_names(compact_dir, &got, "-1");
+    assert_same_set(&want, &got, "ls ctl/compact");
+    strv_release(&want);
+    strv_release(&got);
+    free(compact_dir);
+    free(line);
+    free(ctl);
+}
+
+/* ---- 4. no stale cache after a switch ---- */
+
+static void put_kv(FILE *out, const char *sync, const char *bucket, const char *key,
+                   const char *value)
+{
+    put_raw(out, sync, bucket, key, strlen(key), value, strlen(value));
+}
+
+static void old_content(FILE *out)
+{
+    put_kv(out, "S", "b", "top", "old top");
+    put_kv(out, "S", "b", "dir/k1", "old one");
+    put_kv(out, "S", "b", "dir/k2", "old two");
+    put_kv(out, "S", "b", "gone/k", "soon gone");
+}
+
+static void new_content(FILE *out)
+{
+    put_kv(out, "S", "b", "top", "the new top, longer");
+    put_kv(out, "S", "b", "dir/k1", "new one");
+    put_kv(out, "S", "b", "dir/k3", "new three");
+    put_kv(out, "S", "c", "fresh", "a new bucket");
+}
+
+static int setup_cache(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    struct lines l;
+    old_content(lines_open(&l));
+    put_kv(l.f, "O", "b", "other", "other sync");
+    lines_load(&l, f, f->base);
+    new_content(lines_open(&l));
+    lines_load(&l, f, src_path(f, 0, "new"));
+    old_content(lines_open(&l));
+    lines_load(&l, f, src_path(f, 1, "old"));
+    return fx_mount(f, NULL, NULL);
+}
+
+static char *cat_path(const struct fx *f, const char *rel)
+{
+    char *p = mnt_path(f, rel), *out = NULL;
+    int rc = sh(&out, "cat -- \"$1\"", p, NULL);
+    if (rc)
+        fail_msg("cat %s: exit %d", p, rc);
+    free(p);
+    return out;
+}
+
+static long long stat_size(const struct fx *f, const char *rel)
+{
+    char *p = mnt_path(f, rel);
+    struct stat st;
+    if (stat(p, &st))
+        fail_msg("stat %s: %s", p, strerror(errno));
+    free(p);
+    return st.st_size;
+}
+
+static void expect_listing(const struct fx *f, const char *rel, const char *names)
+{
+    struct strv want = {0}, got = {0};
+    strv_split(&want, names, strlen(names), ' ');
+    char *p = mnt_path(f, rel);
+    ls_names(p, &got, "-1");
+    assert_same_set(&want, &got, p);
+    free(p);
+    strv_release(&want);
+    strv_release(&got);
+}
+
+static int exists(const struct fx *f, const char *rel)
+{
+    char *p = mnt_path(f, rel);
+    struct stat st;
+    int rc = stat(p, &st);
+    int err = errno;
+    free(p);
+    if (rc && err != ENOENT)
+        fail_msg("stat %s: %s", rel, strerror(err));
+    return rc == 0;
+}
+
+static void expect_old(const struct fx *f)
+{
+    char *v = cat_path(f, "S/b/top");
+    assert_string_equal(v, "old top");
+    free(v);
+    assert_int_equal(stat_size(f, "S/b/top"), 7);
+    v = cat_path(f, "S/b/dir/k1");
+    assert_string_equal(v, "old one");
+    free(v);
+    expect_listing(f, "S", "b");
+    expect_listing(f, "S/b", "dir gone top");
+    expect_listing(f, "S/b/dir", "k1 k2");
+    assert_true(exists(f, "S/b/gone/k"));
+}
+
+static void expect_new(const struct fx *f)
+{
+    char *v = cat_path(f, "S/b/top");
+    assert_string_equal(v, "the new top, longer");
+    free(v);
+    assert_int_equal(stat_size(f, "S/b/top"), 19);
+    v = cat_path(f, "S/b/dir/k1");
+    assert_string_equal(v, "new one");
+    free(v);
+    expect_listing(f, "S", "b c");
+    expect_listing(f, "S/b", "dir top");
+    expect_listing(f, "S/b/dir", "k1 k3");
+    assert_false(exists(f, "S/b/dir/k2"));
+    assert_false(exists(f, "S/b/gone/k"));
+    assert_false(exists(f, "S/b/gone"));
+    v = cat_path(f, "S/c/fresh");
+    assert_string_equal(v, "a new bucket");
+    free(v);
+}
+
+static void test_no_stale_cache(void **state)
+{
+    struct fx *f = *state;
+    for (int round = 0; round < 3; round++) {
+        /* warm reads: twice, so that the kernel holds entries, attributes,
+         * pages and listings */
+        expect_old(f);
+        expect_old(f);
+        assert_int_equal(sh_compact(f, f->src[0], "S"), 0);
+        expect_new(f);
+        expect_new(f);
+        assert_int_equal(sh_compact(f, f->src[1], "S"), 0);
+    }
+    expect_old(f);
+    char *v = cat_path(f, "O/b/other");
+    assert_string_equal(v, "other sync");
+    free(v);
+}
+
+/* ---- 5. traversals are old or new, never a mix; the age limit ---- */
+
+static void traverse_content(FILE *out, const char *tag, int n)
+{
+    char key[128], value[128];
+    for (int i = 0; i < n; i++) {
+        /* the same paths in both contents, with other values, and paths of
+         * their own */
+        snprintf(key, sizeof key, "common/d%d/k%d", i % 9, i);
+        snprintf(value, sizeof value, "%s common %d", tag, i);
+        put_kv(out, "T", "b", key, value);
+        snprintf(key, sizeof key, "%s/d%d/k%d", tag, i % 5, i);
+        put_kv(out, "T", i % 3 ? "b" : "c", key, value);
+    }
+}
+
+static int setup_traverse_with(void **state, const char *opts)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    struct lines l;
+    traverse_content(lines_open(&l), "A", 120);
+    lines_load(&l, f, f->base);
+    assert_int_equal(syncstore("gen", f->base, "O", "--grants", "150", NULL), 0);
+    traverse_content(lines_open(&l), "A", 120);
+    lines_load(&l, f, src_path(f, 0, "srcA"));
+    traverse_content(lines_open(&l), "B", 150);
+    lines_load(&l, f, src_path(f, 1, "srcB"));
+    return fx_mount(f, opts, NULL);
+}
+
+static int setup_traverse(void **state)
+{
+    return setup_traverse_with(state, NULL);
+}
+
+static int setup_age(void **state)
+{
+    return setup_traverse_with(state, "version_max_age=1");
+}
+
+/* One traversal from inside dir: names and contents of every file. */
+static const char traverse_script[] =
+    "set -o pipefail; cd \"$1\" && find . -type f -print0 | LC_ALL=C sort -z | "
+    "xargs -0r md5sum | md5sum";
+
+/* Repeats the traversal until the file $2 exists, appending each hash (or
+ * "error") to $3. */
+static const char reader_script[] =
+    "while [ ! -e \"$2\" ]; do "
+    "h=$(set -o pipefail; cd \"$1\" && find . -type f -print0 | LC_ALL=C sort -z | "
+    "xargs -0r md5sum | md5sum) || h=\"error $?\"; "
+    "echo \"$h\" >> \"$3\"; done";
+
+static char *traverse_hash(const char *dir)
+{
+    char *out = NULL;
+    char *const argv[] = {"bash", "-c", (char *)traverse_script, "bash", (char *)dir, NULL};
+    assert_int_equal(run_argv(argv, NULL, 0, &out, NULL), 0);
+    assert_true(strlen(out) > 32);
+    return out;
+}
+
+static void test_traversal_consistency(void **state)
+{
+    struct fx *f = *state;
+    char *t_dir = mnt_path(f, "T"), *o_dir = mnt_path(f, "O");
+    char *ctl = mnt_path(f, "ctl/compact/T");
+    char *stop = tu_join(f->dir, "stop");
+    char *hash_a = traverse_hash(t_dir);
+    char *hash_o = traverse_hash(o_dir);
+    assert_int_equal(sh_compact(f, f->src[1], "T"), 0);
+    char *hash_b = traverse_hash(t_dir);
+    assert_string_not_equal(hash_a, hash_b);
+
+    /* readers: two inside T, one inside O */
+    enum { READERS = 3 };
+    pid_t readers[READERS];
+    char *outs[READERS];
+    for (int i = 0; i < READERS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "reader%d.txt", i);
+        outs[i] = tu_join(f->dir, name);
+        char *const argv[] = {
+            "bash",  "-c", (char *)reader_script, "bash", i < 2 ? t_dir : o_dir, stop,
+            outs[i], NULL};
+        readers[i] = spawn(argv, NULL, -1, 0);
+    }
+    /* the loop: 50 compactions alternating the two sources */
+    const char loop[] = "for i in $(seq 1 25); do "
+                        "echo \"$1\" > \"$3\" || exit 1; echo \"$2\" > \"$3\" || exit 1; done";
+    char *const argv[] = {"bash", "-c", (char *)loop, "bash", f->src[0], f->src[1], ctl, NULL};
+    long long t0 = now_ms();
+    pid_t looper = spawn(argv, NULL, -1, 0);
+    assert_int_equal(wait_child(looper, CMD_TIMEOUT_MS, NULL), 0);
+    long long loop_ms = now_ms() - t0;
+    tu_write_file(stop, "", 0);
+    for (int i = 0; i < READERS; i++)
+        assert_int_equal(wait_child(readers[i], CMD_TIMEOUT_MS, NULL), 0);
+
+    size_t seen_a = 0, seen_b = 0, seen_o = 0;
+    for (int i = 0; i < READERS; i++) {
+        FILE *in = fopen(outs[i], "r");
+        assert_non_null(in);
+        char line[256];
+        size_t count = 0;
+        while (fgets(line, sizeof line, in)) {
+            count++;
+            if (i < 2 && !strcmp(line, hash_a))
+                seen_a++;
+            else if (i < 2 && !strcmp(line, hash_b))
+                seen_b++;
+            else if (i == 2 && !strcmp(line, hash_o))
+                seen_o++;
+            else
+                fail_msg("reader %d saw '%s' (A %s, B %s, O %s)", i, line, hash_a, hash_b, hash_o);
+        }
+        fclose(in);
+        assert_true(count >= 1);
+        free(outs[i]);
+    }
+    print_message("50 compactions in %lld ms; traversals of T: %zu old-A, %zu B; of O: %zu\n",
+                  loop_ms, seen_a, seen_b, seen_o);
+    /* the loop ended on B */
+    char *end = traverse_hash(t_dir);
+    assert_string_equal(end, hash_b);
+    free(end);
+    free(hash_a);
+    free(hash_b);
+    free(hash_o);
+    free(t_dir);
+    free(o_dir);
+    free(ctl);
+    free(stop);
+}
+
+static void test_age_limit(void **state)
+{
+    struct fx *f = *state;
+    char *held_path = mnt_path(f, "T/b/common/d0");
+    int held = open(held_path, O_RDONLY | O_DIRECTORY);
+    assert_true(held >= 0);
+    int held_list = open(held_path, O_RDONLY | O_DIRECTORY); /* never listed before */
+    assert_true(held_list >= 0);
+    assert_int_equal(sh_compact(f, f->src[1], "T"), 0);
+
+    /* right after the switch the old version still reads */
+    int fd = openat(held, "k0", O_RDONLY);
+    assert_true(fd >= 0);
+    char buf[64] = {0};
+    assert_true(read(fd, buf, sizeof buf - 1) > 0);
+    assert_string_equal(buf, "A common 0");
+    close(fd);
+    /* while a new walk from the root sees the new one */
+    char *v = cat_path(f, "T/b/common/d0/k0");
+    assert_string_equal(v, "B common 0");
+    free(v);
+
+    sleep_ms(2500);
+    errno = 0;
+    assert_int_equal(openat(held, "k0", O_RDONLY), -1);
+    assert_int_equal(errno, ESTALE);
+    errno = 0;
+    assert_int_equal(openat(held, "k9", O_RDONLY), -1);
+    assert_int_equal(errno, ESTALE);
+    DIR *d = fdopendir(held_list);
+    assert_non_null(d);
+    errno = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        ;
+    assert_int_equal(errno, ESTALE);
+    closedir(d);
+    /* a walk from the root is unaffected */
+    v = cat_path(f, "T/b/common/d0/k9");
+    assert_string_equal(v, "B common 9");
+    free(v);
+    char *t_dir = mnt_path(f, "T");
+    char *out = NULL;
+    assert_int_equal(sh(&out, "find \"$1\" -type f | wc -l", t_dir, NULL), 0);
+    assert_int_equal(strtoull(out, NULL, 10), 300);
+    free(out);
+    free(t_dir);
+    close(held);
+    free(held_path);
+}
+
+/* ---- 6. unmounting leaves a store that reopens cleanly ---- */
+
+static int setup_plain(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "300", "--seed", "1", NULL), 0);
+    return fx_mount(f, NULL, NULL);
+}
+
+static void reopen_intact(const struct fx *f, uint64_t hash, size_t keys)
+{
+    engine *e = NULL;
+    char *msg = NULL;
+    int rc = engine_open(f->base, ENGINE_OPEN_READ_WRITE, &e, &msg);
+    if (rc)
+        fail_msg("reopening %s: %s", f->base, msg ? msg : engine_strerror(rc));
+    engine_close(e);
+    size_t n;
+    assert_true(sync_hash(f->base, "S", &n) == hash);
+    assert_int_equal(n, keys);
+}
+
+static void test_unmount_clean(void **state)
+{
+    struct fx *f = *state;
+    char *src = src_path(f, 0, "src");
+    assert_int_equal(syncstore("gen", src, "S", "--grants", "400", "--seed", "7", NULL), 0);
+    size_t keys;
+    uint64_t hash = sync_hash(src, "S", &keys);
+    assert_int_equal(sh_compact(f, src, "S"), 0);
+    assert_int_equal(check_sync(f, f->base, "S"), keys);
+
+    /* fusermount3 -u */
+    assert_int_equal(fx_unmount(f, 0), 0);
+    assert_false(is_mountpoint(f));
+    reopen_intact(f, hash, keys);
+
+    /* SIGTERM to the daemon after some reading */
+    assert_int_equal(fx_mount(f, NULL, NULL), 0);
+    assert_int_equal(check_sync(f, f->base, "S"), keys);
+    assert_int_equal(fx_unmount(f, SIGTERM), 0);
+    assert_false(is_mountpoint(f));
+    reopen_intact(f, hash, keys);
+}
+
+/* ---- 7. data is read-only ---- */
+
+static void expect_refused(int rc, const char *what)
+{
+    if (rc != -1 || (errno != EROFS && errno != EACCES && errno != EPERM))
+        fail_msg("%s: %d (%s), expected EROFS or EACCES", what, rc, strerror(errno));
+}
+
+static void test_read_only(void **state)
+{
+    struct fx *f = *state;
+    char *file = mnt_path(f, "S/resource_types/user");
+    char *dir = mnt_path(f, "S/resource_types");
+    char *sync = mnt_path(f, "S");
+    char *other = mnt_path(f, "S/resource_types/renamed");
+    char *moved = mnt_path(f, "S/renamed");
+    char *newdir = mnt_path(f, "S/resource_types/newdir");
+    char *newfile = mnt_path(f, "S/resource_types/newfile");
+    char *value = cat_path(f, "S/resource_types/user");
+    assert_true(strlen(value) > 0);
+
+    expect_refused(open(file, O_WRONLY), "open O_WRONLY");
+    expect_refused(open(file, O_RDWR), "open O_RDWR");
+    expect_refused(open(file, O_WRONLY | O_TRUNC), "open O_TRUNC");
+    expect_refused(open(file, O_WRONLY | O_APPEND), "open O_APPEND");
+    expect_refused(truncate(file, 0), "truncate");
+    expect_refused(open(newfile, O_WRONLY | O_CREAT, 0644), "create");
+    expect_refused(mkdir(newdir, 0755), "mkdir");
+    char *newsync = tu_join(f->mnt, "newsync");
+    expect_refused(mkdir(newsync, 0755), "mkdir at /");
+    expect_refused(unlink(file), "unlink");
+    expect_refused(rmdir(dir), "rmdir");
+    expect_refused(rename(file, other), "rename a file");
+    expect_refused(rename(dir, moved), "rename a directory");
+    expect_refused(chmod(file, 0666), "chmod");
+    /* no symlinks or links to make: any error will do */
+    assert_int_equal(symlink("x", newfile), -1);
+    assert_int_equal(link(file, newfile), -1);
+
+    /* and through a shell */
+    assert_int_not_equal(sh(NULL, "exec 2>/dev/null; echo x > \"$1\"", file, NULL), 0);
+    assert_int_not_equal(sh(NULL, "exec 2>/dev/null; echo x >> \"$1\"", file, NULL), 0);
+    assert_int_not_equal(sh(NULL, "rm -f \"$1\" 2>/dev/null", file, NULL), 0);
+    assert_int_not_equal(sh(NULL, "rm -rf \"$1\" 2>/dev/null", dir, NULL), 0);
+    assert_int_not_equal(sh(NULL, "mv \"$1\" \"$2\" 2>/dev/null", file, other, NULL), 0);
+    assert_int_not_equal(sh(NULL, "mkdir \"$1\" 2>/dev/null", newdir, NULL), 0);
+    assert_int_not_equal(sh(NULL, "touch \"$1\" 2>/dev/null", newfile, NULL), 0);
+    char *stats = mnt_path(f, "ctl/stats");
+    expect_refused(open(stats, O_WRONLY), "write ctl/stats");
+
+    /* nothing changed */
+    char *again = cat_path(f, "S/resource_types/user");
+    assert_string_equal(again, value);
+    struct stat st;
+    assert_int_equal(stat(newdir, &st), -1);
+    assert_int_equal(stat(newfile, &st), -1);
+    assert_int_equal(stat(other, &st), -1);
+    assert_int_equal(stat(moved, &st), -1);
+    expect_listing(f, "S/resource_types", "app group role user");
+    assert_int_equal(stat(newsync, &st), -1);
+    free(newsync);
+    free(again);
+    free(stats);
+    free(value);
+    free(file);
+    free(dir);
+    free(sync);
+    free(other);
+    free(moved);
+    free(newdir);
+    free(newfile);
+}
+
+int main(void)
+{
+    main_pid = getpid();
+    atexit(cleanup_all);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGQUIT};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaction(sigs[i], &sa, NULL);
+    alarm(WATCHDOG_SECONDS);
+    if (access("/dev/fuse", R_OK | W_OK)) {
+        print_message("skipped: /dev/fuse is not usable here\n");
+        return 0;
+    }
+
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tree_equals_store, setup_tree, teardown),
+        cmocka_unit_test_setup_teardown(test_name_edge_cases, setup_edges, teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_compact, setup_ctl, teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_busy_and_cancel, setup_paused, teardown),
+        cmocka_unit_test_setup_teardown(test_no_stale_cache, setup_cache, teardown),
+        cmocka_unit_test_setup_teardown(test_traversal_consistency, setup_traverse, teardown),
+        cmocka_unit_test_setup_teardown(test_age_limit, setup_age, teardown),
+        cmocka_unit_test_setup_teardown(test_unmount_clean, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
+    };
+    const char *filter = getenv("SYNCSTORE_TEST_FILTER"); /* e.g. "test_ctl*" */
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
