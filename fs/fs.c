@@ -843,6 +843,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 struct dir_handle {
     struct snapref *snap;
+    engine_iter *it, *aux;                /* key directories: the listing's iterators */
     off_t next_off;                       /* the offset the cursor stands at */
     int phase;                            /* key dirs: 1 or 2; 3 when done */
     char cursor[ENGINE_DISK_KEY_MAX + 2]; /* where to resume (a name, or a raw key) */
@@ -930,15 +931,17 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
     struct fs *fs = o->fs;
     const char *sync_id = d->ver->sync_id, *bucket = d->bucket;
     size_t dir_len = d->prefix_len;
-    engine_iter *it =
-        engine_iter_new_prefix(fs->e, h->snap->snap, sync_id, bucket, d->prefix, dir_len);
-    engine_iter *aux = engine_iter_new_bucket(fs->e, h->snap->snap, sync_id, bucket);
-    if (!it || !aux) {
-        engine_iter_free(it);
-        engine_iter_free(aux);
+    /* The iterators live as long as the handle: the kernel sends one readdir
+     * at a time per open directory, each a page of entries. */
+    if (!h->it)
+        h->it = engine_iter_new_prefix(fs->e, h->snap->snap, sync_id, bucket, d->prefix, dir_len);
+    if (!h->aux)
+        h->aux = engine_iter_new_bucket(fs->e, h->snap->snap, sync_id, bucket);
+    if (!h->it || !h->aux)
         return ENOMEM;
-    }
+    engine_iter *it = h->it, *aux = h->aux;
     char disk[ENGINE_DISK_KEY_MAX + 2];
+    char key[ENGINE_KEY_MAX + 1];
     int full = 0, err = 0;
     while (!full && !err && h->phase <= 2) {
         if (h->cursor_len)
@@ -953,47 +956,53 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
                 err = EIO;
                 break;
             }
+            size_t key_len = p.key_len, vlen = 0;
+            memcpy(key, p.key, key_len);
+            engine_iter_value(it, &vlen);
             struct names_child c;
-            int rc = names_child(p.key, p.key_len, dir_len, 0, &c);
+            int rc = names_child(key, key_len, dir_len, 0, &c);
             /* A key that is also a directory may be here only as a marked
              * name, when marking makes it split (a 254 or 255-byte last
              * component): it then belongs with also_dir and not without. */
             int only_marked = rc == 0 && !c.belongs;
             if (only_marked)
-                rc = names_child(p.key, p.key_len, dir_len, 1, &c);
+                rc = names_child(key, key_len, dir_len, 1, &c);
             if (rc || !c.belongs) {
                 engine_iter_next(it);
                 continue;
             }
+            int advanced = 0;
             if (c.is_final) {
-                /* Also a directory?  Is there a key below key + "/"? */
-                char probe[ENGINE_KEY_MAX + 1];
-                memcpy(probe, p.key, p.key_len);
-                probe[p.key_len] = '/';
-                size_t pl = engine_key_encode(disk, sync_id, bucket, probe, p.key_len + 1);
-                engine_iter_seek(aux, disk, pl);
-                size_t al;
-                const char *ak = engine_iter_valid(aux) ? engine_iter_disk_key(aux, &al) : NULL;
-                int also = ak && al >= pl && !memcmp(ak, disk, pl);
-                if ((only_marked && !also) ||
-                    (also && (names_child(p.key, p.key_len, dir_len, 1, &c) || !c.belongs))) {
-                    engine_iter_next(it);
-                    continue;
+                /* Also a directory: a key below key + "/"?  Such keys sort
+                 * right after the key among keys that extend it, so unless the
+                 * next key extends this one, the answer is no without a seek. */
+                engine_iter_next(it);
+                advanced = 1;
+                int also = 0;
+                if (engine_iter_valid(it) && engine_iter_parts(it, &p, NULL) == 0 &&
+                    p.key_len > key_len && !memcmp(p.key, key, key_len)) {
+                    key[key_len] = '/';
+                    size_t pl = engine_key_encode(disk, sync_id, bucket, key, key_len + 1);
+                    engine_iter_seek(aux, disk, pl);
+                    size_t al;
+                    const char *ak = engine_iter_valid(aux) ? engine_iter_disk_key(aux, &al) : NULL;
+                    also = ak && al >= pl && !memcmp(ak, disk, pl);
                 }
+                if ((only_marked && !also) ||
+                    (also && (names_child(key, key_len, dir_len, 1, &c) || !c.belongs)))
+                    continue;
             }
             if (c.phase == h->phase &&
                 !(c.name_len == h->last_name_len && !memcmp(c.name, h->last_name, c.name_len))) {
                 if (h->next_off >= skip) {
                     /* The cursor stays at this key until its entry is in. */
-                    memcpy(h->cursor, p.key, p.key_len);
-                    h->cursor_len = p.key_len;
+                    memcpy(h->cursor, key, key_len);
+                    h->cursor_len = key_len;
                     char name[NAMES_NAME_MAX + 1];
                     memcpy(name, c.name, c.name_len);
                     name[c.name_len] = '\0';
-                    size_t vlen = 0;
-                    engine_iter_value(it, &vlen);
-                    if (!dir_add(o, h, name, d, c.is_dir ? K_DIR : K_FILE, d->ver, bucket, p.key,
-                                 c.is_dir ? c.prefix_len : p.key_len, c.is_dir ? 0 : vlen, 0)) {
+                    if (!dir_add(o, h, name, d, c.is_dir ? K_DIR : K_FILE, d->ver, bucket, key,
+                                 c.is_dir ? c.prefix_len : key_len, c.is_dir ? 0 : vlen, 0)) {
                         full = 1;
                         break;
                     }
@@ -1006,7 +1015,7 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
             /* Advance: past the child's subtree, or to the next key. */
             if (c.is_dir && (c.phase == 1 || h->phase == 2)) {
                 size_t n = c.prefix_len;
-                memcpy(h->cursor, p.key, n);
+                memcpy(h->cursor, key, n);
                 while (n > dir_len && (unsigned char)h->cursor[n - 1] == 0xFF)
                     n--;
                 if (n == dir_len) {
@@ -1018,10 +1027,11 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
                 engine_iter_seek(
                     it, disk, engine_key_encode(disk, sync_id, bucket, h->cursor, h->cursor_len));
             } else {
-                memcpy(h->cursor, p.key, p.key_len);
-                h->cursor[p.key_len] = '\0';
-                h->cursor_len = p.key_len + 1;
-                engine_iter_next(it);
+                memcpy(h->cursor, key, key_len);
+                h->cursor[key_len] = '\0';
+                h->cursor_len = key_len + 1;
+                if (!advanced)
+                    engine_iter_next(it);
             }
         }
         if (full || err)
@@ -1034,8 +1044,6 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
         h->cursor_len = 0;
         h->last_name_len = 0;
     }
-    engine_iter_free(it);
-    engine_iter_free(aux);
     return err;
 }
 
@@ -1072,6 +1080,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     (void)ino;
     struct fs *fs = fs_of(req);
     struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+    engine_iter_free(h->it);
+    engine_iter_free(h->aux);
     if (h->snap)
         snap_put(fs, h->snap);
     free(h);
