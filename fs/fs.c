@@ -123,6 +123,8 @@ struct fs {
     size_t table_size, table_count;
     struct version *versions; /* every live version, current ones first per sync */
     struct status *statuses;  /* in-memory statuses of this mount's attempts */
+    struct dir_handle *dirs;  /* open directories (a client may hold them at exit) */
+    struct open_file *files;  /* open files */
     uint64_t compactions_done, compactions_failed, compactions_running;
     int stop_sweeper;
     int sweeper_running;
@@ -842,6 +844,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 /* ---- Directory listings ---- */
 
 struct dir_handle {
+    struct dir_handle *prev, *next; /* fs->dirs: freed at exit if still open */
     struct snapref *snap;
     engine_iter *it, *aux;                /* key directories: the listing's iterators */
     off_t next_off;                       /* the offset the cursor stands at */
@@ -911,6 +914,26 @@ static int dir_add(struct dir_out *o, struct dir_handle *h, const char *name, st
     h->next_off = next;
     return 1;
 }
+
+/* Open handles are linked into the fs so that those still open when the
+ * session ends (the kernel sends no release then) are freed too. */
+#define LINK(head, h)                                                                              \
+    do {                                                                                           \
+        (h)->prev = NULL;                                                                          \
+        (h)->next = (head);                                                                        \
+        if (head)                                                                                  \
+            (head)->prev = (h);                                                                    \
+        (head) = (h);                                                                              \
+    } while (0)
+#define UNLINK(head, h)                                                                            \
+    do {                                                                                           \
+        if ((h)->prev)                                                                             \
+            (h)->prev->next = (h)->next;                                                           \
+        else                                                                                       \
+            (head) = (h)->next;                                                                    \
+        if ((h)->next)                                                                             \
+            (h)->next->prev = (h)->prev;                                                           \
+    } while (0)
 
 static void dir_reset(struct dir_handle *h)
 {
@@ -1069,22 +1092,30 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
             return;
         }
     }
+    pthread_mutex_lock(&fs->lock);
+    LINK(fs->dirs, h);
+    pthread_mutex_unlock(&fs->lock);
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->cache_readdir = n->ver != NULL; /* versioned listings never change */
     fi->keep_cache = n->ver != NULL;
     fuse_reply_open(req, fi);
 }
 
+static void dir_handle_free(struct fs *fs, struct dir_handle *h)
+{
+    engine_iter_free(h->it);
+    engine_iter_free(h->aux);
+    pthread_mutex_lock(&fs->lock);
+    UNLINK(fs->dirs, h);
+    snapref_put(fs, h->snap);
+    pthread_mutex_unlock(&fs->lock);
+    free(h);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    struct fs *fs = fs_of(req);
-    struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
-    engine_iter_free(h->it);
-    engine_iter_free(h->aux);
-    if (h->snap)
-        snap_put(fs, h->snap);
-    free(h);
+    dir_handle_free(fs_of(req), (struct dir_handle *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -1276,6 +1307,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* ---- Files ---- */
 
 struct open_file {
+    struct open_file *prev, *next; /* fs->files: freed at exit if still open */
     /* K_FILE: the value, pinned at the first read that reaches us (with the
      * page cache kept, a warm open never reads) and then served to every read
      * of this open file. */
@@ -1288,6 +1320,8 @@ struct open_file {
     char *text; /* ctl files: the status or stats text at open */
     struct version *ver;
 };
+
+static void track_file(struct fs *fs, struct open_file *h);
 
 static void stats_text(struct fs *fs, char **out, size_t *len)
 {
@@ -1340,6 +1374,7 @@ static void open_ctl_file(fuse_req_t req, struct fs *fs, struct node *n, struct 
     else if (n->kind == K_COMPACT_FILE)
         status_text(fs, n->prefix, &h->text, &h->len);
     h->data = h->text;
+    track_file(fs, h);
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 1; /* status text changes from read to read */
     fi->nonseekable = 0;
@@ -1376,6 +1411,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     h->snap = s;
     h->node = n; /* the kernel holds the inode while the file is open */
     h->ver = n->ver;
+    track_file(fs, h);
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->keep_cache = 1; /* a versioned file never changes */
     fuse_reply_open(req, fi);
@@ -1431,20 +1467,33 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     fuse_reply_buf(req, h->data + off, n);
 }
 
+static void track_file(struct fs *fs, struct open_file *h)
+{
+    pthread_mutex_lock(&fs->lock);
+    LINK(fs->files, h);
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void open_file_free(struct fs *fs, struct open_file *h)
+{
+    engine_value_free(h->value);
+    pthread_mutex_lock(&fs->lock);
+    UNLINK(fs->files, h);
+    if (h->node) {
+        pthread_mutex_destroy(&h->pin_lock);
+        snapref_put(fs, h->snap);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free(h->text);
+    free(h);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    struct fs *fs = fs_of(req);
     struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
-    if (h) {
-        engine_value_free(h->value);
-        if (h->node) {
-            pthread_mutex_destroy(&h->pin_lock);
-            snap_put(fs, h->snap);
-        }
-        free(h->text);
-        free(h);
-    }
+    if (h)
+        open_file_free(fs_of(req), h);
     fuse_reply_err(req, 0);
 }
 
@@ -1480,6 +1529,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     memset(&e, 0, sizeof e);
     e.ino = ino_of(fs, n);
     fill_attr(fs, n, &e.attr);
+    track_file(fs, h);
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 1;
     fuse_reply_create(req, &e, fi);
@@ -1798,6 +1848,10 @@ void fs_free(struct fs *fs)
         pthread_mutex_unlock(&fs->lock);
         pthread_join(fs->sweeper, NULL);
     }
+    while (fs->dirs)
+        dir_handle_free(fs, fs->dirs);
+    while (fs->files)
+        open_file_free(fs, fs->files);
     for (size_t i = 0; i < fs->table_size; i++) {
         struct node *n = fs->table[i];
         while (n) {

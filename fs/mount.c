@@ -229,6 +229,10 @@ int fs_main(int argc, char **argv)
     int rc;
 
     char *store_abs = realpath(a.store, NULL);
+    /* libfuse keeps the mountpoint as given to unmount it at exit, after the
+     * daemon's chdir("/"): make it absolute (a /dev/fd/N is kept as is). */
+    char *mnt_abs = strncmp(a.mountpoint, "/dev/fd/", 8) ? realpath(a.mountpoint, NULL) : NULL;
+    const char *mountpoint = mnt_abs ? mnt_abs : a.mountpoint;
     char *fsname = NULL;
     if (asprintf(&fsname, "fsname=syncstore:%s,subtype=syncstore",
                  store_abs ? store_abs : a.store) < 0)
@@ -255,7 +259,7 @@ int fs_main(int argc, char **argv)
         goto out;
     }
     fs_set_session(fs, se);
-    if (fuse_session_mount(se, a.mountpoint) != 0) {
+    if (fuse_session_mount(se, mountpoint) != 0) {
         err_line("cannot mount on '%s' (is it an existing directory you may mount on?)",
                  a.mountpoint);
         goto out_session;
@@ -296,6 +300,7 @@ out:
     fuse_opt_free_args(&args);
     free(fsname);
     free(store_abs);
+    free(mnt_abs);
     free(a.fuse_opts);
     return status;
 }
