@@ -4,12 +4,14 @@
  * The source's range [S 0x00, S 0x01) is streamed in key order into pieces of
  * about piece_bytes.  Piece i covers [lo_i, lo_{i+1}) where lo_0 = S 0x00, the
  * last ends at S 0x01, and every other boundary is the first key of the next
- * piece; each piece holds its keys and a range tombstone over its own span.  The
- * pieces therefore do not overlap, RocksDB gives them all one sequence number,
- * and within a piece the tombstone hides only older data, never the piece's own
- * keys.  Overlapping pieces would get increasing sequence numbers and a later
- * piece's tombstone would delete an earlier piece's keys (RocksDB 7.8.3 accepts
- * that silently), so the tiling is checked before the ingest.
+ * piece; each piece holds its keys and a range tombstone over its own span.
+ * Within a piece the tombstone hides only older data, never the piece's own
+ * keys (same sequence number).  RocksDB 7.8.3 may give the pieces one sequence
+ * number or consecutive ones (a tombstone ending at the next piece's first key
+ * counts as touching it); either way no tombstone reaches into another piece's
+ * span, so no piece hides another's keys.  Overlapping pieces would break that
+ * (a later piece's tombstone would delete an earlier piece's new keys, which
+ * RocksDB accepts silently), so the tiling is checked before the ingest.
  *
  * All pieces go to the base in ONE engine ingest: one version edit, so the
  * whole sync, every bucket, switches at once.  Values are copied as bytes,
