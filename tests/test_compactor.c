@@ -100,29 +100,9 @@ static engine *create_store(const char *path)
     return e;
 }
 
-/* FNV-1a over every key and value of a sync (or bucket) in order. */
 static uint64_t hash_range(engine *e, const char *sync, const char *bucket, size_t *count)
 {
-    engine_iter *it = bucket ? engine_iter_new_bucket(e, NULL, sync, bucket)
-                             : engine_iter_new_sync(e, NULL, sync);
-    uint64_t h = 1469598103934665603ull;
-    size_t n = 0;
-    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it), n++) {
-        size_t kl, vl;
-        const unsigned char *k = (const unsigned char *)engine_iter_disk_key(it, &kl);
-        const unsigned char *v = (const unsigned char *)engine_iter_value(it, &vl);
-        for (size_t i = 0; i < kl; i++)
-            h = (h ^ k[i]) * 1099511628211ull;
-        h = (h ^ 0xAB) * 1099511628211ull;
-        for (size_t i = 0; i < vl; i++)
-            h = (h ^ v[i]) * 1099511628211ull;
-        h = (h ^ 0xCD) * 1099511628211ull;
-    }
-    assert_int_equal(engine_iter_status(it, NULL), 0);
-    engine_iter_free(it);
-    if (count)
-        *count = n;
-    return h;
+    return tu_hash_range(e, sync, bucket, count);
 }
 
 static size_t count_bucket(engine *e, const char *sync, const char *bucket)

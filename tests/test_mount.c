@@ -747,29 +747,12 @@ static engine *open_ro(const char *store)
     return e;
 }
 
-/* FNV-1a over every bucket, key and value of a sync; *count gets the keys. */
+/* The hash of a sync in a store (tu_hash_range); *count gets the keys. */
 static uint64_t sync_hash(const char *store, const char *sync, size_t *count)
 {
     engine *e = open_ro(store);
-    engine_iter *it = engine_iter_new_sync(e, NULL, sync);
-    uint64_t h = 1469598103934665603ull;
-    size_t n = 0;
-    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it), n++) {
-        size_t kl, vl;
-        const unsigned char *k = (const unsigned char *)engine_iter_disk_key(it, &kl);
-        const unsigned char *v = (const unsigned char *)engine_iter_value(it, &vl);
-        for (size_t i = 0; i < kl; i++)
-            h = (h ^ k[i]) * 1099511628211ull;
-        h = (h ^ 0x100) * 1099511628211ull;
-        for (size_t i = 0; i < vl; i++)
-            h = (h ^ v[i]) * 1099511628211ull;
-        h = (h ^ 0x200) * 1099511628211ull;
-    }
-    assert_int_equal(engine_iter_status(it, NULL), 0);
-    engine_iter_free(it);
+    uint64_t h = tu_hash_range(e, sync, NULL, count);
     engine_close(e);
-    if (count)
-        *count = n;
     return h;
 }
 

@@ -6,6 +6,7 @@
 #define SYNCSTORE_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine.h"
 
@@ -21,6 +22,10 @@ engine *tu_create_store(const char *dir, const char *name);
 char *tu_shared_data(const char *relpath);
 /* Writes a whole file; fails the test on error. */
 void tu_write_file(const char *path, const void *data, size_t len);
+/* FNV-1a over every on-disk key and value of a sync (bucket NULL) or of one
+ * bucket, in key order; *count (if not NULL) gets the number of keys.  Two
+ * stores hash alike exactly when those records are equal byte for byte. */
+uint64_t tu_hash_range(engine *e, const char *sync_id, const char *bucket, size_t *count);
 /* Counts the entries of a directory other than . and ..; -1 if it cannot be read. */
 int tu_count_dir(const char *path);
 
