@@ -6,7 +6,11 @@ set -uo pipefail
 bin=${1:?usage: cli_commands.sh SYNCSTORE_BINARY}
 shared=${SYNCSTORE_SHARED:-$(dirname "$0")/../../shared}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+cleanup() {
+  if mountpoint -q "$tmp/mnt" 2>/dev/null; then fusermount3 -u "$tmp/mnt" || fusermount3 -uz "$tmp/mnt"; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 passed=0 failed=0
 
 # expect STATUS PATTERN -- CMD...: runs CMD, checks its exit status and that
@@ -121,6 +125,31 @@ expect 0 'deleted sync S' -- "$bin" delete "$B" S
 expect 1 "has no sync 'S'" -- "$bin" delete "$B" S
 check "other syncs untouched by compact and delete" cmp -s "$tmp/keep.before" <("$bin" dump "$B" keep)
 check "no staging file left" test -z "$(ls -A "$B/staging")"
+
+# While a mount holds the store: reading commands work (as a RocksDB secondary),
+# writing ones say the store is held, naming it, and change nothing.
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+  mkdir -p "$tmp/mnt"
+  "$bin" mount "$B" "$tmp/mnt" -f 2>/dev/null &
+  mpid=$!
+  for _ in $(seq 100); do mountpoint -q "$tmp/mnt" && break; sleep 0.1; done
+  if mountpoint -q "$tmp/mnt"; then
+    expect 0 '"sync":"keep"' -- "$bin" dump "$B" keep
+    expect 0 'keep' -- "$bin" syncs "$B"
+    expect 1 "store '$B' is held by another process" -- "$bin" gen "$B" other --grants 5
+    expect 1 "store '$B' is held by another process" -- "$bin" compact "$B" "$SRC" S
+    expect 0 'resource_types' -- ls "$tmp/mnt/keep"
+    fusermount3 -u "$tmp/mnt"
+    wait "$mpid"
+    check "the daemon closed the store and exited 0" test $? -eq 0
+    check "the held store is unchanged" cmp -s "$tmp/keep.before" <("$bin" dump "$B" keep)
+  else
+    echo "cli: mounting failed" >&2
+    failed=$((failed + 1))
+  fi
+else
+  echo "cli: SKIP the while-mounted cases: no /dev/fuse or fusermount3"
+fi
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -29,6 +29,7 @@ static const struct command commands[] = {
 static void print_usage(FILE *out)
 {
     fputs("usage: syncstore COMMAND [ARGS...]\n"
+          "       syncstore STORE MOUNTPOINT [-o OPT,...]   (mount, as mount.fuse3 runs it)\n"
           "       syncstore --version | --help\n\n"
           "A store of identity-governance syncs over RocksDB.  Commands:\n",
           out);
