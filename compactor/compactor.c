@@ -32,21 +32,6 @@
 
 #define PROGRESS_EVERY 4096
 
-static int set_msg(char **msg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_msg(char **msg, int code, const char *fmt, ...)
-{
-    if (msg) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0)
-            *msg = NULL;
-        va_end(ap);
-    }
-    return code;
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -119,27 +104,28 @@ int compactor_check_tiling(const struct compactor_piece *pieces, size_t n, const
                            size_t lo_len, const char *hi, size_t hi_len, char **msg)
 {
     if (n == 0)
-        return set_msg(msg, -EINVAL, "tiling has no piece");
+        return engine_msgf(msg, -EINVAL, "tiling has no piece");
     if (key_cmp(pieces[0].lo, pieces[0].lo_len, lo, lo_len))
-        return set_msg(msg, -EINVAL, "tiling: piece 0 does not start at the range start");
+        return engine_msgf(msg, -EINVAL, "tiling: piece 0 does not start at the range start");
     if (key_cmp(pieces[n - 1].hi, pieces[n - 1].hi_len, hi, hi_len))
-        return set_msg(msg, -EINVAL, "tiling: piece %zu does not end at the range end", n - 1);
+        return engine_msgf(msg, -EINVAL, "tiling: piece %zu does not end at the range end", n - 1);
     for (size_t i = 0; i < n; i++) {
         const struct compactor_piece *p = &pieces[i];
         if (key_cmp(p->lo, p->lo_len, p->hi, p->hi_len) >= 0)
-            return set_msg(msg, -EINVAL, "tiling: piece %zu is empty or reversed", i);
+            return engine_msgf(msg, -EINVAL, "tiling: piece %zu is empty or reversed", i);
         if (i + 1 < n && key_cmp(p->hi, p->hi_len, pieces[i + 1].lo, pieces[i + 1].lo_len))
-            return set_msg(msg, -EINVAL,
-                           "tiling: piece %zu does not end where piece %zu starts (%s)", i, i + 1,
-                           key_cmp(p->hi, p->hi_len, pieces[i + 1].lo, pieces[i + 1].lo_len) > 0
-                               ? "they overlap"
-                               : "a gap");
+            return engine_msgf(msg, -EINVAL,
+                               "tiling: piece %zu does not end where piece %zu starts (%s)", i,
+                               i + 1,
+                               key_cmp(p->hi, p->hi_len, pieces[i + 1].lo, pieces[i + 1].lo_len) > 0
+                                   ? "they overlap"
+                                   : "a gap");
         if (p->first_len == 0)
             continue;
         if (key_cmp(p->first, p->first_len, p->lo, p->lo_len) < 0 ||
             key_cmp(p->last, p->last_len, p->hi, p->hi_len) >= 0 ||
             key_cmp(p->first, p->first_len, p->last, p->last_len) > 0)
-            return set_msg(msg, -EINVAL, "tiling: piece %zu holds keys outside its span", i);
+            return engine_msgf(msg, -EINVAL, "tiling: piece %zu holds keys outside its span", i);
     }
     return 0;
 }
@@ -312,7 +298,7 @@ out:
     if (rc == ENGINE_ECANCELED) {
         res->outcome = COMPACTOR_CANCELLED;
         if (msg && !*msg)
-            set_msg(msg, rc, "compaction of sync '%s' cancelled before the switch", sync_id);
+            engine_msgf(msg, rc, "compaction of sync '%s' cancelled before the switch", sync_id);
     }
     engine_ingest_free(ing); /* removes every staging file */
     free(ps.v);
@@ -324,14 +310,14 @@ static int check_source(engine *base, const char *source_path, char **msg)
 {
     struct stat st, bst;
     if (stat(source_path, &st) != 0)
-        return set_msg(msg, -errno, "source '%s': %s", source_path, strerror(errno));
+        return engine_msgf(msg, -errno, "source '%s': %s", source_path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return set_msg(msg, -ENOTDIR, "source '%s' is not a directory", source_path);
+        return engine_msgf(msg, -ENOTDIR, "source '%s' is not a directory", source_path);
     if (access(source_path, R_OK | X_OK) != 0)
-        return set_msg(msg, -errno, "source '%s' is not readable: %s", source_path,
-                       strerror(errno));
+        return engine_msgf(msg, -errno, "source '%s' is not readable: %s", source_path,
+                           strerror(errno));
     if (stat(engine_path(base), &bst) == 0 && bst.st_dev == st.st_dev && bst.st_ino == st.st_ino)
-        return set_msg(msg, -EINVAL, "source '%s' is the base store itself", source_path);
+        return engine_msgf(msg, -EINVAL, "source '%s' is the base store itself", source_path);
     return 0;
 }
 
@@ -350,13 +336,13 @@ int compactor_run(engine *base, const char *source_path, const char *sync_id,
     if ((rc = check_source(base, source_path, msg)))
         goto out;
     if ((rc = claim(base, sync_id, &slot))) {
-        set_msg(msg, rc, "a compaction of sync '%s' is already running", sync_id);
+        engine_msgf(msg, rc, "a compaction of sync '%s' is already running", sync_id);
         goto out;
     }
     claimed = 1;
     char *open_msg = NULL;
     if ((rc = engine_open(source_path, ENGINE_OPEN_READ_ONLY, &src, &open_msg))) {
-        set_msg(msg, rc, "source %s", open_msg ? open_msg : engine_strerror(rc));
+        engine_msgf(msg, rc, "source %s", open_msg ? open_msg : engine_strerror(rc));
         free(open_msg);
         goto out;
     }
@@ -386,12 +372,12 @@ int compactor_delete(engine *base, const char *sync_id, const struct compactor_o
     if (rc)
         goto out;
     if ((rc = claim(base, sync_id, &slot))) {
-        set_msg(msg, rc, "a compaction of sync '%s' is already running", sync_id);
+        engine_msgf(msg, rc, "a compaction of sync '%s' is already running", sync_id);
         goto out;
     }
     rc = engine_sync_exists(base, NULL, sync_id, msg);
     if (rc == 0)
-        rc = set_msg(msg, -ENOENT, "store '%s' has no sync '%s'", engine_path(base), sync_id);
+        rc = engine_msgf(msg, -ENOENT, "store '%s' has no sync '%s'", engine_path(base), sync_id);
     else if (rc == 1)
         rc = replace_range(base, NULL, sync_id, opt, &res, msg);
     release(&slot);

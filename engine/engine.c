@@ -89,21 +89,6 @@ struct engine_ingest {
 
 /* ---- Errors ---- */
 
-static int set_msg(char **msg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_msg(char **msg, int code, const char *fmt, ...)
-{
-    if (msg) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0)
-            *msg = NULL;
-        va_end(ap);
-    }
-    return code;
-}
-
 /* Maps a RocksDB error string to our codes, builds "<what>: <rocksdb text>",
  * and frees err. */
 static int take_error(char *err, char **msg, const char *fmt, ...)
@@ -179,8 +164,8 @@ static int read_format(const char *path, char **msg)
     if (!f) {
         if (errno == ENOENT)
             return 0;
-        return set_msg(msg, -errno, "cannot read the format marker of store '%s': %s", path,
-                       strerror(errno));
+        return engine_msgf(msg, -errno, "cannot read the format marker of store '%s': %s", path,
+                           strerror(errno));
     }
     char line[64] = "";
     int version = -1;
@@ -191,8 +176,8 @@ static int read_format(const char *path, char **msg)
         return version;
     }
     fclose(f);
-    return set_msg(msg, ENGINE_ENOTSTORE, "'%s' is not a syncstore store (bad FORMAT marker)",
-                   path);
+    return engine_msgf(msg, ENGINE_ENOTSTORE, "'%s' is not a syncstore store (bad FORMAT marker)",
+                       path);
 }
 
 static int write_format(const char *path, char **msg)
@@ -204,20 +189,20 @@ static int write_format(const char *path, char **msg)
         goto out;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        rc = set_msg(msg, -errno, "cannot create '%s': %s", tmp, strerror(errno));
+        rc = engine_msgf(msg, -errno, "cannot create '%s': %s", tmp, strerror(errno));
         goto out;
     }
     char text[64];
     int n = snprintf(text, sizeof text, FORMAT_MAGIC " %d\n", ENGINE_FORMAT_VERSION);
     if (write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
-        rc = set_msg(msg, errno ? -errno : -EIO, "cannot write '%s': %s", tmp, strerror(errno));
+        rc = engine_msgf(msg, errno ? -errno : -EIO, "cannot write '%s': %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         goto out;
     }
     close(fd);
     if (rename(tmp, file) != 0) {
-        rc = set_msg(msg, -errno, "cannot create '%s': %s", file, strerror(errno));
+        rc = engine_msgf(msg, -errno, "cannot create '%s': %s", file, strerror(errno));
         unlink(tmp);
         goto out;
     }
@@ -332,27 +317,28 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno != ENOENT || !create)
-            return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
+            return engine_msgf(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
         if (mkdir(path, 0755) != 0)
-            return set_msg(msg, -errno, "cannot create store '%s': %s", path, strerror(errno));
+            return engine_msgf(msg, -errno, "cannot create store '%s': %s", path, strerror(errno));
         if (stat(path, &st) != 0)
-            return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
+            return engine_msgf(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
     }
     if (!S_ISDIR(st.st_mode))
-        return set_msg(msg, -ENOTDIR, "store '%s' is not a directory", path);
+        return engine_msgf(msg, -ENOTDIR, "store '%s' is not a directory", path);
     if (access(path, R_OK | X_OK) != 0)
-        return set_msg(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
+        return engine_msgf(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
 
     int version = read_format(path, msg);
     if (version < 0)
         return version;
     if (version == 0 && !(create && dir_is_creatable(path)))
-        return set_msg(msg, ENGINE_ENOTSTORE, "'%s' is not a syncstore store (no FORMAT marker)%s",
-                       path, create ? " and not empty" : "");
+        return engine_msgf(msg, ENGINE_ENOTSTORE,
+                           "'%s' is not a syncstore store (no FORMAT marker)%s", path,
+                           create ? " and not empty" : "");
     if (version > ENGINE_FORMAT_VERSION)
-        return set_msg(msg, ENGINE_EFORMAT,
-                       "store '%s' has format %d, newer than this syncstore's %d", path, version,
-                       ENGINE_FORMAT_VERSION);
+        return engine_msgf(msg, ENGINE_EFORMAT,
+                           "store '%s' has format %d, newer than this syncstore's %d", path,
+                           version, ENGINE_FORMAT_VERSION);
 
     engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -372,7 +358,7 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
 
     if (version == 0) {
         if (mkdir(e->staging, 0755) != 0 && errno != EEXIST) {
-            rc = set_msg(msg, -errno, "cannot create '%s': %s", e->staging, strerror(errno));
+            rc = engine_msgf(msg, -errno, "cannot create '%s': %s", e->staging, strerror(errno));
             goto fail;
         }
     }
@@ -383,7 +369,7 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
             !mkdtemp(e->log_dir)) {
             free(e->log_dir);
             e->log_dir = NULL;
-            rc = set_msg(msg, -errno, "cannot make a temporary directory: %s", strerror(errno));
+            rc = engine_msgf(msg, -errno, "cannot make a temporary directory: %s", strerror(errno));
             goto fail;
         }
         rocksdb_options_set_db_log_dir(e->options, e->log_dir);
@@ -405,15 +391,15 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
             if (rc == ENGINE_ELOCKED && msg) {
                 free(*msg);
                 *msg = NULL;
-                set_msg(msg, rc,
-                        "store '%s' is held by another process (a mount or another "
-                        "syncstore command); stop it first",
-                        path);
+                engine_msgf(msg, rc,
+                            "store '%s' is held by another process (a mount or another "
+                            "syncstore command); stop it first",
+                            path);
             }
             goto fail;
         }
         if (mkdir(e->staging, 0755) != 0 && errno != EEXIST) {
-            rc = set_msg(msg, -errno, "cannot create '%s': %s", e->staging, strerror(errno));
+            rc = engine_msgf(msg, -errno, "cannot create '%s': %s", e->staging, strerror(errno));
             goto fail;
         }
         clean_staging(e->staging);
@@ -748,7 +734,7 @@ int engine_next_sync(engine *e, const engine_snapshot *snap, const char *after, 
     } else {
         size_t n = strlen(after);
         if (n > ENGINE_SYNC_ID_MAX)
-            return set_msg(msg, -EINVAL, "sync_id is longer than %d", ENGINE_SYNC_ID_MAX);
+            return engine_msgf(msg, -EINVAL, "sync_id is longer than %d", ENGINE_SYNC_ID_MAX);
         memcpy(lo, after, n);
         lo[n] = '\x01';
         lo_len = n + 1;
@@ -791,7 +777,7 @@ int engine_sync_exists(engine *e, const engine_snapshot *snap, const char *sync_
 int engine_ingest_new(engine *e, engine_ingest **out, char **msg)
 {
     if (e->read_only)
-        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+        return engine_msgf(msg, -EROFS, "store '%s' is open read-only", e->path);
     engine_ingest *ing = calloc(1, sizeof *ing);
     if (!ing)
         return -ENOMEM;
@@ -923,7 +909,7 @@ int engine_ingest_commit(engine_ingest *ing, char **msg)
         engine_sst *w = ing->files[i];
         if (!w->finished) {
             free(list);
-            return set_msg(msg, -EINVAL, "staging file '%s' was not finished", w->path);
+            return engine_msgf(msg, -EINVAL, "staging file '%s' was not finished", w->path);
         }
         if (w->finished == 1)
             list[n++] = w->path;
@@ -981,7 +967,7 @@ static char *meta_key(const char *name, size_t *len)
 int engine_meta_put(engine *e, const char *name, const void *value, size_t len, char **msg)
 {
     if (e->read_only)
-        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+        return engine_msgf(msg, -EROFS, "store '%s' is open read-only", e->path);
     size_t klen;
     char *k = meta_key(name, &klen);
     if (!k)
@@ -1030,7 +1016,7 @@ int engine_meta_get(engine *e, const char *name, char **value, size_t *len, char
 int engine_meta_delete(engine *e, const char *name, char **msg)
 {
     if (e->read_only)
-        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+        return engine_msgf(msg, -EROFS, "store '%s' is open read-only", e->path);
     size_t klen;
     char *k = meta_key(name, &klen);
     if (!k)
@@ -1154,7 +1140,7 @@ int engine_reclaim_now(engine *e, const char *sync_id, char **msg)
     if (rc)
         return rc;
     if (e->read_only)
-        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+        return engine_msgf(msg, -EROFS, "store '%s' is open read-only", e->path);
     if ((rc = compact_sync_range(e, sync_id, msg)))
         return rc;
     char name[sizeof RECLAIM_PREFIX + ENGINE_SYNC_ID_MAX];
@@ -1183,49 +1169,32 @@ struct hint {
     char gen[64];
 };
 
+struct hint_walk {
+    const char *after; /* the last sync_id handled, "" at the start of a pass */
+    struct hint *h;
+};
+
+/* Takes the first hint whose sync_id sorts after w->after. */
+static int hint_after(void *arg, const char *name, const char *value, size_t len)
+{
+    struct hint_walk *w = arg;
+    const char *sync_id = name + strlen(RECLAIM_PREFIX);
+    if (strcmp(sync_id, w->after) <= 0 || strlen(sync_id) > ENGINE_SYNC_ID_MAX)
+        return 0;
+    strcpy(w->h->sync_id, sync_id);
+    if (len >= sizeof w->h->gen)
+        len = sizeof w->h->gen - 1;
+    memcpy(w->h->gen, value, len);
+    w->h->gen[len] = '\0';
+    return 1;
+}
+
 /* Hints are handled in sync_id order, each after the one last handled, so a
  * hint that could not be cleared never starves the others. */
 static int next_hint(engine *e, const char *after, struct hint *h)
 {
-    char prefix[sizeof RECLAIM_PREFIX + ENGINE_SYNC_ID_MAX + 1];
-    memset(h, 0, sizeof *h);
-    /* "reclaim/<after>\x01" sorts after every hint up to and including <after>. */
-    memcpy(prefix, RECLAIM_PREFIX, strlen(RECLAIM_PREFIX));
-    memcpy(prefix + strlen(RECLAIM_PREFIX), after, strlen(after) + 1);
-    size_t klen;
-    char *lo = meta_key(after[0] ? prefix : RECLAIM_PREFIX, &klen);
-    if (!lo)
-        return 0;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_iterator_t *it = rocksdb_create_iterator(e->db, ro);
-    char *seek = malloc(klen + 1);
-    memcpy(seek, lo, klen);
-    size_t seek_len = klen;
-    if (after[0])
-        seek[seek_len++] = '\x01';
-    int found = 0;
-    rocksdb_iter_seek(it, seek, seek_len);
-    if (rocksdb_iter_valid(it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        size_t plen = 1 + strlen(RECLAIM_PREFIX);
-        if (kl > plen && kl - plen <= ENGINE_SYNC_ID_MAX && k[0] == META_PREFIX &&
-            !memcmp(k + 1, RECLAIM_PREFIX, plen - 1)) {
-            memcpy(h->sync_id, k + plen, kl - plen);
-            h->sync_id[kl - plen] = '\0';
-            const char *v = rocksdb_iter_value(it, &vl);
-            if (vl >= sizeof h->gen)
-                vl = sizeof h->gen - 1;
-            memcpy(h->gen, v, vl);
-            h->gen[vl] = '\0';
-            found = 1;
-        }
-    }
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    free(seek);
-    free(lo);
-    return found;
+    struct hint_walk w = {.after = after, .h = h};
+    return engine_meta_list(e, RECLAIM_PREFIX, hint_after, &w, NULL) == 1;
 }
 
 static int reclaim_should_stop(engine *e)
@@ -1277,7 +1246,7 @@ static int reclaim_start(engine *e, char **msg)
     if (rc) {
         pthread_mutex_destroy(&e->reclaim_lock);
         pthread_cond_destroy(&e->reclaim_cond);
-        return set_msg(msg, -rc, "cannot start the reclaim thread: %s", strerror(rc));
+        return engine_msgf(msg, -rc, "cannot start the reclaim thread: %s", strerror(rc));
     }
     e->reclaim_running = 1;
     return 0;
@@ -1333,7 +1302,7 @@ int engine_replace_with_batch(engine *e, const char *sync_id, engine_iter *sourc
                               char **msg)
 {
     if (e->read_only)
-        return set_msg(msg, -EROFS, "store '%s' is open read-only", e->path);
+        return engine_msgf(msg, -EROFS, "store '%s' is open read-only", e->path);
     char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
     size_t lo_len, hi_len;
     engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);

@@ -34,6 +34,10 @@
 
 const char *engine_strerror(int code);
 
+/* Stores a malloc'd printf-style message in *msg (when msg is not NULL) and
+ * returns code: the one way every module fills its `char **msg`. */
+int engine_msgf(char **msg, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Limits of the data model (SPEC "Data model"). */
 #define ENGINE_SYNC_ID_MAX 128
 #define ENGINE_BUCKET_MAX 64

@@ -18,9 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char **msg, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char **msg, int code, const char *fmt, ...)
+int engine_msgf(char **msg, int code, const char *fmt, ...)
 {
     if (msg) {
         va_list ap;
@@ -55,22 +53,22 @@ int engine_check_sync_id(const char *sync_id, size_t len, char **msg)
 {
     char q[300];
     if (len == 0)
-        return fail(msg, -EINVAL, "sync_id is empty");
+        return engine_msgf(msg, -EINVAL, "sync_id is empty");
     if (len > ENGINE_SYNC_ID_MAX)
-        return fail(msg, -EINVAL, "sync_id '%s' is %zu bytes long, longer than %d",
-                    quote(sync_id, len, q, sizeof q), len, ENGINE_SYNC_ID_MAX);
+        return engine_msgf(msg, -EINVAL, "sync_id '%s' is %zu bytes long, longer than %d",
+                           quote(sync_id, len, q, sizeof q), len, ENGINE_SYNC_ID_MAX);
     for (size_t i = 0; i < len; i++) {
         char c = sync_id[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
-            return fail(msg, -EINVAL,
-                        "sync_id '%s' has a byte outside [A-Za-z0-9._-] at offset %zu",
-                        quote(sync_id, len, q, sizeof q), i);
+            return engine_msgf(msg, -EINVAL,
+                               "sync_id '%s' has a byte outside [A-Za-z0-9._-] at offset %zu",
+                               quote(sync_id, len, q, sizeof q), i);
     }
     if ((len == 1 && sync_id[0] == '.') || (len == 2 && !memcmp(sync_id, "..", 2)))
-        return fail(msg, -EINVAL, "sync_id '%.*s' is not allowed", (int)len, sync_id);
+        return engine_msgf(msg, -EINVAL, "sync_id '%.*s' is not allowed", (int)len, sync_id);
     if (len == 3 && !memcmp(sync_id, "ctl", 3))
-        return fail(msg, -EINVAL, "sync_id 'ctl' is reserved");
+        return engine_msgf(msg, -EINVAL, "sync_id 'ctl' is reserved");
     return 0;
 }
 
@@ -78,15 +76,16 @@ int engine_check_bucket(const char *bucket, size_t len, char **msg)
 {
     char q[300];
     if (len == 0)
-        return fail(msg, -EINVAL, "bucket name is empty");
+        return engine_msgf(msg, -EINVAL, "bucket name is empty");
     if (len > ENGINE_BUCKET_MAX)
-        return fail(msg, -EINVAL, "bucket '%s' is %zu bytes long, longer than %d",
-                    quote(bucket, len, q, sizeof q), len, ENGINE_BUCKET_MAX);
+        return engine_msgf(msg, -EINVAL, "bucket '%s' is %zu bytes long, longer than %d",
+                           quote(bucket, len, q, sizeof q), len, ENGINE_BUCKET_MAX);
     for (size_t i = 0; i < len; i++) {
         char c = bucket[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return fail(msg, -EINVAL, "bucket '%s' has a byte outside [a-z0-9_-] at offset %zu",
-                        quote(bucket, len, q, sizeof q), i);
+            return engine_msgf(msg, -EINVAL,
+                               "bucket '%s' has a byte outside [a-z0-9_-] at offset %zu",
+                               quote(bucket, len, q, sizeof q), i);
     }
     return 0;
 }
@@ -95,18 +94,18 @@ int engine_check_key(const void *key, size_t len, char **msg)
 {
     char q[300];
     if (len == 0)
-        return fail(msg, -EINVAL, "key is empty");
+        return engine_msgf(msg, -EINVAL, "key is empty");
     if (len > ENGINE_KEY_MAX)
-        return fail(msg, -EINVAL, "key '%s' is %zu bytes long, longer than %d",
-                    quote(key, len, q, sizeof q), len, ENGINE_KEY_MAX);
+        return engine_msgf(msg, -EINVAL, "key '%s' is %zu bytes long, longer than %d",
+                           quote(key, len, q, sizeof q), len, ENGINE_KEY_MAX);
     return 0;
 }
 
 int engine_check_value_len(size_t len, char **msg)
 {
     if (len > ENGINE_VALUE_MAX)
-        return fail(msg, -EINVAL, "value is %zu bytes long, longer than %u (64 MiB)", len,
-                    ENGINE_VALUE_MAX);
+        return engine_msgf(msg, -EINVAL, "value is %zu bytes long, longer than %u (64 MiB)", len,
+                           ENGINE_VALUE_MAX);
     return 0;
 }
 
@@ -129,13 +128,13 @@ int engine_key_decode(const void *disk_key, size_t len, struct engine_key_parts 
     char q[300];
     const char *sep1 = memchr(k, '\0', len);
     if (!sep1)
-        return fail(msg, -EINVAL, "on-disk key '%s' has no separator after the sync_id",
-                    quote(k, len, q, sizeof q));
+        return engine_msgf(msg, -EINVAL, "on-disk key '%s' has no separator after the sync_id",
+                           quote(k, len, q, sizeof q));
     size_t rest = len - (size_t)(sep1 - k) - 1;
     const char *sep2 = memchr(sep1 + 1, '\0', rest);
     if (!sep2)
-        return fail(msg, -EINVAL, "on-disk key '%s' has no separator after the bucket",
-                    quote(k, len, q, sizeof q));
+        return engine_msgf(msg, -EINVAL, "on-disk key '%s' has no separator after the bucket",
+                           quote(k, len, q, sizeof q));
     p->sync_id = k;
     p->sync_id_len = (size_t)(sep1 - k);
     p->bucket = sep1 + 1;
@@ -148,8 +147,8 @@ int engine_key_decode(const void *disk_key, size_t len, struct engine_key_parts 
         (rc = engine_check_bucket(p->bucket, p->bucket_len, msg ? &inner : NULL)) ||
         (rc = engine_check_key(p->key, p->key_len, msg ? &inner : NULL))) {
         if (msg) {
-            fail(msg, rc, "on-disk key '%s': %s", quote(k, len, q, sizeof q),
-                 inner ? inner : "invalid");
+            engine_msgf(msg, rc, "on-disk key '%s': %s", quote(k, len, q, sizeof q),
+                        inner ? inner : "invalid");
             free(inner);
         }
         return rc;

@@ -54,21 +54,6 @@ struct loader {
     int committed;
 };
 
-static int set_msg(char **msg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_msg(char **msg, int code, const char *fmt, ...)
-{
-    if (msg) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0)
-            *msg = NULL;
-        va_end(ap);
-    }
-    return code;
-}
-
 int loader_new(engine *e, const struct loader_options *opt, loader **out, char **msg)
 {
     int rc;
@@ -146,11 +131,9 @@ int loader_name_sync(loader *l, const char *sync_id, char **msg)
 
 /* ---- Runs ---- */
 
-/* The arena being sorted; qsort has no context argument. */
-static __thread const char *sort_arena;
-
-static int cmp_entry(const void *pa, const void *pb)
+static int cmp_entry(const void *pa, const void *pb, void *arena)
 {
+    const char *sort_arena = arena;
     const struct entry *a = pa, *b = pb;
     size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
     int c = memcmp(sort_arena + a->offset, sort_arena + b->offset, n);
@@ -166,8 +149,7 @@ static int flush_chunk(loader *l, char **msg)
 {
     if (l->n_entries == 0)
         return 0;
-    sort_arena = l->arena;
-    qsort(l->entries, l->n_entries, sizeof *l->entries, cmp_entry);
+    qsort_r(l->entries, l->n_entries, sizeof *l->entries, cmp_entry, l->arena);
     engine_sst *w;
     int rc = engine_ingest_sst_begin(l->ing, &w, msg);
     if (rc)
@@ -197,7 +179,7 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
 {
     int rc;
     if (l->committed)
-        return set_msg(msg, -EINVAL, "load already committed");
+        return engine_msgf(msg, -EINVAL, "load already committed");
     if ((rc = loader_name_sync(l, sync_id, msg)) ||
         (rc = engine_check_bucket(bucket, strlen(bucket), msg)) ||
         (rc = engine_check_key(key, key_len, msg)) || (rc = engine_check_value_len(value_len, msg)))
@@ -214,7 +196,7 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
             cap = l->opt.chunk_bytes;
         char *a = realloc(l->arena, cap);
         if (!a)
-            return set_msg(msg, -ENOMEM, "out of memory for a %zu-byte load chunk", cap);
+            return engine_msgf(msg, -ENOMEM, "out of memory for a %zu-byte load chunk", cap);
         l->arena = a;
         l->arena_cap = cap;
     }
@@ -245,7 +227,7 @@ int loader_commit(loader *l, struct loader_stats *stats, char **msg)
 {
     int rc;
     if (l->committed)
-        return set_msg(msg, -EINVAL, "load already committed");
+        return engine_msgf(msg, -EINVAL, "load already committed");
     l->committed = 1;
     if ((rc = flush_chunk(l, msg)))
         return rc;
@@ -288,10 +270,10 @@ static int need_id(json_t *obj, const char *name, const char *type, const char *
 {
     json_t *v = json_object_get(obj, name);
     if (!v)
-        return set_msg(msg, -EINVAL, "a \"%s\" line needs \"%s\"", type, name);
+        return engine_msgf(msg, -EINVAL, "a \"%s\" line needs \"%s\"", type, name);
     if (!json_is_string(v) || json_string_length(v) == 0)
-        return set_msg(msg, -EINVAL, "\"%s\" of a \"%s\" line must be a non-empty string", name,
-                       type);
+        return engine_msgf(msg, -EINVAL, "\"%s\" of a \"%s\" line must be a non-empty string", name,
+                           type);
     *out = json_string_value(v);
     *len = json_string_length(v);
     return 0;
@@ -306,21 +288,21 @@ static int bytes_field(json_t *obj, const char *name, struct buf *out, int requi
     json_t *plain = json_object_get(obj, name);
     json_t *b64 = json_object_get(obj, b64name);
     if (plain && b64)
-        return set_msg(msg, -EINVAL, "line has both \"%s\" and \"%s\"", name, b64name);
+        return engine_msgf(msg, -EINVAL, "line has both \"%s\" and \"%s\"", name, b64name);
     if (!plain && !b64) {
         if (required)
-            return set_msg(msg, -EINVAL, "line has neither \"%s\" nor \"%s\"", name, b64name);
+            return engine_msgf(msg, -EINVAL, "line has neither \"%s\" nor \"%s\"", name, b64name);
         return 0;
     }
     json_t *v = plain ? plain : b64;
     if (!json_is_string(v))
-        return set_msg(msg, -EINVAL, "\"%s\" must be a string", plain ? name : b64name);
+        return engine_msgf(msg, -EINVAL, "\"%s\" must be a string", plain ? name : b64name);
     if (plain) {
         buf_add(out, json_string_value(v), json_string_length(v));
         return 0;
     }
     if (base64_decode(json_string_value(v), json_string_length(v), out))
-        return set_msg(msg, -EINVAL, "\"%s\" is not valid base64", b64name);
+        return engine_msgf(msg, -EINVAL, "\"%s\" is not valid base64", b64name);
     return 0;
 }
 
@@ -333,14 +315,14 @@ static int add_raw(loader *l, json_t *obj, const char *sync, char **msg)
         if (strcmp(key_name, "sync") && strcmp(key_name, "bucket") && strcmp(key_name, "key") &&
             strcmp(key_name, "key_b64") && strcmp(key_name, "value") &&
             strcmp(key_name, "value_b64"))
-            return set_msg(msg, -EINVAL, "unknown field \"%s\" in a raw line", key_name);
+            return engine_msgf(msg, -EINVAL, "unknown field \"%s\" in a raw line", key_name);
     }
     size_t bucket_len;
     const char *bucket = get_string(obj, "bucket", &bucket_len);
     if (!bucket)
-        return set_msg(msg, -EINVAL, "\"bucket\" must be a string");
+        return engine_msgf(msg, -EINVAL, "\"bucket\" must be a string");
     if (strlen(bucket) != bucket_len)
-        return set_msg(msg, -EINVAL, "bucket name holds a NUL byte");
+        return engine_msgf(msg, -EINVAL, "bucket name holds a NUL byte");
     struct buf key = BUF_INIT, value = BUF_INIT;
     int rc;
     if ((rc = bytes_field(obj, "key", &key, 1, msg)) ||
@@ -403,8 +385,9 @@ static int add_typed(loader *l, json_t *obj, const char *type, const char *sync,
         join_key(&key, a, a_len, b, b_len, id, id_len);
         rc = loader_add(l, sync, "grants_by_principal", key.data, key.len, "", 0, msg);
     } else {
-        rc = set_msg(msg, -EINVAL,
-                     "unknown type \"%s\" (resource_type, resource, entitlement or grant)", type);
+        rc = engine_msgf(msg, -EINVAL,
+                         "unknown type \"%s\" (resource_type, resource, entitlement or grant)",
+                         type);
     }
 out:
     buf_release(&key);
@@ -430,47 +413,47 @@ int loader_add_line(loader *l, const char *line, size_t len, char **msg)
     json_error_t jerr;
     json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
     if (!obj)
-        return set_msg(msg, -EINVAL, "bad JSON at column %d: %s", jerr.column, jerr.text);
+        return engine_msgf(msg, -EINVAL, "bad JSON at column %d: %s", jerr.column, jerr.text);
     int rc;
     if (!json_is_object(obj)) {
-        rc = set_msg(msg, -EINVAL, "a line must be a JSON object");
+        rc = engine_msgf(msg, -EINVAL, "a line must be a JSON object");
         goto out;
     }
     json_t *sync_v = json_object_get(obj, "sync");
     const char *sync = l->opt.default_sync;
     if (sync_v) {
         if (!json_is_string(sync_v)) {
-            rc = set_msg(msg, -EINVAL, "\"sync\" must be a string");
+            rc = engine_msgf(msg, -EINVAL, "\"sync\" must be a string");
             goto out;
         }
         const char *s = json_string_value(sync_v);
         if (strlen(s) != json_string_length(sync_v)) {
-            rc = set_msg(msg, -EINVAL, "\"sync\" holds a NUL byte");
+            rc = engine_msgf(msg, -EINVAL, "\"sync\" holds a NUL byte");
             goto out;
         }
         if (sync && strcmp(sync, s)) {
-            rc = set_msg(msg, -EINVAL, "\"sync\" is '%s' but --sync is '%s'", s, sync);
+            rc = engine_msgf(msg, -EINVAL, "\"sync\" is '%s' but --sync is '%s'", s, sync);
             goto out;
         }
         sync = s;
     }
     if (!sync) {
-        rc = set_msg(msg, -EINVAL, "line has no \"sync\" and no --sync was given");
+        rc = engine_msgf(msg, -EINVAL, "line has no \"sync\" and no --sync was given");
         goto out;
     }
     json_t *type = json_object_get(obj, "type");
     json_t *bucket = json_object_get(obj, "bucket");
     if (type && bucket) {
-        rc = set_msg(msg, -EINVAL, "line has both \"type\" and \"bucket\"");
+        rc = engine_msgf(msg, -EINVAL, "line has both \"type\" and \"bucket\"");
     } else if (type) {
         if (!json_is_string(type))
-            rc = set_msg(msg, -EINVAL, "\"type\" must be a string");
+            rc = engine_msgf(msg, -EINVAL, "\"type\" must be a string");
         else
             rc = add_typed(l, obj, json_string_value(type), sync, line, len, msg);
     } else if (bucket) {
         rc = add_raw(l, obj, sync, msg);
     } else {
-        rc = set_msg(msg, -EINVAL, "line has neither \"type\" nor \"bucket\"");
+        rc = engine_msgf(msg, -EINVAL, "line has neither \"type\" nor \"bucket\"");
     }
     if (rc == 0)
         l->stats.lines++;
