@@ -736,13 +736,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             break;
         }
         if (p->kind == K_SYNC) {
-            char lo[ENGINE_DISK_KEY_MAX + 1];
             if (engine_check_bucket(name, name_len, NULL) == 0) {
                 engine_iter *it = engine_iter_new_bucket(fs->e, s->snap, p->ver->sync_id, name);
                 engine_iter_seek_first(it);
                 int exists = engine_iter_valid(it);
                 engine_iter_free(it);
-                (void)lo;
                 if (exists) {
                     pthread_mutex_lock(&fs->lock);
                     n = node_get(fs, K_BUCKET, p->ver, name, NULL, 0, 0);
@@ -865,9 +863,9 @@ struct dir_out {
 };
 
 /* Adds one entry; returns 0 when it did not fit. */
-static int dir_add(struct dir_out *o, struct dir_handle *h, const char *name, struct node *parent,
-                   enum kind kind, struct version *ver, const char *bucket, const char *prefix,
-                   size_t prefix_len, uint64_t size, fuse_ino_t fixed_ino)
+static int dir_add(struct dir_out *o, struct dir_handle *h, const char *name, enum kind kind,
+                   struct version *ver, const char *bucket, const char *prefix, size_t prefix_len,
+                   uint64_t size, fuse_ino_t fixed_ino)
 {
     struct fs *fs = o->fs;
     off_t next = h->next_off + 1;
@@ -909,7 +907,6 @@ static int dir_add(struct dir_out *o, struct dir_handle *h, const char *name, st
         }
         fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, name, &e, next);
     }
-    (void)parent;
     o->used += want;
     h->next_off = next;
     return 1;
@@ -1024,7 +1021,7 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
                     char name[NAMES_NAME_MAX + 1];
                     memcpy(name, c.name, c.name_len);
                     name[c.name_len] = '\0';
-                    if (!dir_add(o, h, name, d, c.is_dir ? K_DIR : K_FILE, d->ver, bucket, key,
+                    if (!dir_add(o, h, name, c.is_dir ? K_DIR : K_FILE, d->ver, bucket, key,
                                  c.is_dir ? c.prefix_len : key_len, c.is_dir ? 0 : vlen, 0)) {
                         full = 1;
                         break;
@@ -1179,31 +1176,26 @@ static int list_names(struct dir_out *o, struct dir_handle *h, struct node *d, n
             return 0;
         if (h->next_off < skip) {
             h->next_off++;
+        } else if (child_kind == K_SYNC && o->plus) {
+            /* A listing of the root makes no versions: its entries carry no
+             * attributes and count no lookup (ino 0, kernel fuse_direntplus_link);
+             * st_ino is non-zero because readdir() skips entries whose d_ino is 0. */
+            struct fuse_entry_param e;
+            memset(&e, 0, sizeof e);
+            e.attr.st_mode = S_IFDIR;
+            e.attr.st_ino = 2;
+            size_t want = fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, name,
+                                                 &e, h->next_off + 1);
+            if (want > o->size - o->used)
+                return 0;
+            o->used += want;
+            h->next_off++;
         } else {
-            struct version *ver = NULL;
-            if (child_kind == K_SYNC) {
-                /* A listing of the root does not make versions: plain readdir. */
-                if (o->plus) {
-                    /* ino 0: no attributes and no lookup counted (kernel fuse_direntplus_link) */
-                    struct fuse_entry_param e;
-                    memset(&e, 0, sizeof e);
-                    e.attr.st_mode = S_IFDIR;
-                    e.attr.st_ino = 2; /* readdir() skips entries whose d_ino is 0 */
-                    size_t want = fuse_add_direntry_plus(
-                        o->req, o->buf + o->used, o->size - o->used, name, &e, h->next_off + 1);
-                    if (want > o->size - o->used)
-                        return 0;
-                    o->used += want;
-                    h->next_off++;
-                    goto advance;
-                }
-            }
-            if (!dir_add(o, h, name, d, child_kind, child_kind == K_BUCKET ? d->ver : ver,
-                         child_kind == K_BUCKET ? name : NULL, child_kind == K_BUCKET ? NULL : name,
-                         child_kind == K_BUCKET ? 0 : strlen(name), 0, 0))
+            int bucket = child_kind == K_BUCKET;
+            if (!dir_add(o, h, name, child_kind, bucket ? d->ver : NULL, bucket ? name : NULL,
+                         bucket ? NULL : name, bucket ? 0 : strlen(name), 0, 0))
                 return 0;
         }
-    advance:
         h->cursor_len = strlen(name);
         memcpy(h->cursor, name, h->cursor_len);
     }
@@ -1239,10 +1231,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     while (h->next_off < 2 && h->next_off < skip)
         h->next_off++;
     if (h->next_off < 2) {
-        if (h->next_off == 0 && !dir_add(&o, h, ".", d, K_DIR, NULL, NULL, NULL, 0, 0, ino))
+        if (h->next_off == 0 && !dir_add(&o, h, ".", K_DIR, NULL, NULL, NULL, 0, 0, ino))
             goto reply;
-        if (h->next_off == 1 &&
-            !dir_add(&o, h, "..", d, K_DIR, NULL, NULL, NULL, 0, 0, FUSE_ROOT_ID))
+        if (h->next_off == 1 && !dir_add(&o, h, "..", K_DIR, NULL, NULL, NULL, 0, 0, FUSE_ROOT_ID))
             goto reply;
     }
     switch (d->kind) {
@@ -1250,7 +1241,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         if (h->next_off == 2) {
             if (skip > 2)
                 h->next_off++;
-            else if (!dir_add(&o, h, "ctl", d, K_CTL, NULL, NULL, NULL, 0, 0, ino_of(fs, &fs->ctl)))
+            else if (!dir_add(&o, h, "ctl", K_CTL, NULL, NULL, NULL, 0, 0, ino_of(fs, &fs->ctl)))
                 goto reply;
         }
         err = list_names(&o, h, d, next_sync_name, K_SYNC, skip);
@@ -1263,7 +1254,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 continue;
             if (h->next_off < skip)
                 h->next_off++;
-            else if (!dir_add(&o, h, names[i], d, nodes[i]->kind, NULL, NULL, NULL, 0, 0,
+            else if (!dir_add(&o, h, names[i], nodes[i]->kind, NULL, NULL, NULL, 0, 0,
                               ino_of(fs, nodes[i])))
                 goto reply;
         }
