@@ -1296,6 +1296,22 @@ uint64_t engine_property(engine *e, const char *name)
     return v;
 }
 
+uint64_t engine_sync_approximate_bytes(engine *e, const char *sync_id)
+{
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
+    const char *los[] = {lo}, *his[] = {hi};
+    uint64_t size = 0;
+    char *err = NULL;
+    rocksdb_approximate_sizes(e->db, 1, los, &lo_len, his, &hi_len, &size, &err);
+    if (err) {
+        rocksdb_free(err);
+        return 0;
+    }
+    return size;
+}
+
 /* ---- Baseline ---- */
 
 int engine_replace_with_batch(engine *e, const char *sync_id, engine_iter *source, uint64_t *keys,

@@ -276,6 +276,10 @@ int engine_reclaim_pending(engine *e, char **msg);
 uint64_t engine_ticker(engine *e, const char *name);
 /* An integer property such as "rocksdb.live-sst-files-size"; 0 when unknown. */
 uint64_t engine_property(engine *e, const char *name);
+/* The approximate on-disk bytes of a sync's range in SST files (RocksDB's
+ * estimate from index blocks: data hidden by a range tombstone and not yet
+ * compacted away still counts); 0 when unknown. */
+uint64_t engine_sync_approximate_bytes(engine *e, const char *sync_id);
 
 /* ---- The baseline that bulk ingest is measured against (benchmarks only) ----
  *

@@ -107,6 +107,7 @@ struct status {
     double started, seconds;
     char *error;
     int running;
+    uint64_t done, failed; /* this mount's finished attempts */
     struct status *next;
 };
 
@@ -1314,12 +1315,40 @@ struct open_file {
 
 static void track_file(struct fs *fs, struct open_file *h);
 
+/* One sync's figures in /ctl/stats (under fs->lock). */
+static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, double now, int *first)
+{
+    const struct status *st = status_find(fs, sync_id);
+    size_t pinned = 0;
+    double oldest = 0;
+    for (const struct version *v = fs->versions; v; v = v->next) {
+        if (v->superseded && v->snap && !strcmp(v->sync_id, sync_id)) {
+            pinned++;
+            if (now - v->superseded_at > oldest)
+                oldest = now - v->superseded_at;
+        }
+    }
+    fputs(*first ? "" : ",", f);
+    *first = 0;
+    json_str(f, sync_id);
+    fprintf(f,
+            ":{\"approximate_bytes\":%llu,"
+            "\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%d},"
+            "\"old_versions\":{\"pinned\":%zu,\"oldest_seconds\":%.1f}}",
+            (unsigned long long)engine_sync_approximate_bytes(fs->e, sync_id),
+            (unsigned long long)(st ? st->done : 0), (unsigned long long)(st ? st->failed : 0),
+            st ? st->running : 0, pinned, oldest);
+}
+
+/* The /ctl/stats text: store-wide figures, then every sync of the store (one
+ * seek each) and every sync this mount compacted or deleted that is gone. */
 static void stats_text(struct fs *fs, char **out, size_t *len)
 {
     FILE *f = open_memstream(out, len);
+    double now = now_seconds();
     pthread_mutex_lock(&fs->lock);
     size_t versions = 0, superseded = 0;
-    double oldest = 0, now = now_seconds();
+    double oldest = 0;
     for (struct version *v = fs->versions; v; v = v->next) {
         versions++;
         if (v->superseded && v->snap) {
@@ -1340,11 +1369,24 @@ static void stats_text(struct fs *fs, char **out, size_t *len)
     pthread_mutex_unlock(&fs->lock);
     fprintf(f,
             "\"live_sst_bytes\":%llu,\"pending_compaction_bytes\":%llu,"
-            "\"estimated_keys\":%llu,\"reclaim_pending\":%d}\n",
+            "\"estimated_keys\":%llu,\"reclaim_pending\":%d,\"syncs\":{",
             (unsigned long long)engine_property(fs->e, "rocksdb.live-sst-files-size"),
             (unsigned long long)engine_property(fs->e, "rocksdb.estimate-pending-compaction-bytes"),
             (unsigned long long)engine_property(fs->e, "rocksdb.estimate-num-keys"),
             engine_reclaim_pending(fs->e, NULL));
+    char sync_id[ENGINE_SYNC_ID_MAX + 1] = "";
+    int first = 1;
+    while (engine_next_sync(fs->e, NULL, sync_id, sync_id, NULL) == 1) {
+        pthread_mutex_lock(&fs->lock);
+        stats_sync(f, fs, sync_id, now, &first);
+        pthread_mutex_unlock(&fs->lock);
+    }
+    pthread_mutex_lock(&fs->lock);
+    for (const struct status *st = fs->statuses; st; st = st->next)
+        if (engine_sync_exists(fs->e, NULL, st->sync_id, NULL) != 1)
+            stats_sync(f, fs, st->sync_id, now, &first);
+    pthread_mutex_unlock(&fs->lock);
+    fputs("}}\n", f);
     fclose(f);
 }
 
@@ -1647,8 +1689,10 @@ static void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, con
         st->error = msg ? msg : strdup(engine_strerror(rc));
         msg = NULL;
         fs->compactions_failed++;
+        st->failed++;
     } else {
         fs->compactions_done++;
+        st->done++;
     }
     pthread_mutex_unlock(&fs->lock);
     free(msg);
