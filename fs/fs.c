@@ -1764,6 +1764,49 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     fuse_reply_err(req, EROFS);
 }
 
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino;
+    (void)newparent;
+    (void)newname;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    (void)link;
+    (void)parent;
+    (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)parent;
+    (void)name;
+    (void)mode;
+    (void)rdev;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    (void)ino;
+    (void)name;
+    (void)value;
+    (void)size;
+    (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    (void)ino;
+    (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
@@ -1803,6 +1846,12 @@ const struct fuse_lowlevel_ops fs_ops = {
     .unlink = op_unlink,
     .rmdir = op_unlink,
     .rename = op_rename,
+    .link = op_link,
+    .symlink = op_symlink,
+    .mknod = op_mknod,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+    /* no getxattr/listxattr: the kernel remembers ENOSYS and stops asking */
 };
 
 /* ---- Lifecycle ---- */

@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +219,25 @@ int wait_child(pid_t pid, int timeout_ms, int *raw)
 /* Starts argv in its own process group with extra "NAME=VALUE" strings in its
  * environment; stdout goes to out_fd (or /dev/null when -1), stderr too when
  * merge, else it stays ours. */
+/* The user children run as (mu_run_as); -1: as we are. */
+static uid_t as_uid = (uid_t)-1;
+static gid_t as_gid = (gid_t)-1;
+
+void mu_run_as(uid_t uid, gid_t gid)
+{
+    as_uid = uid;
+    as_gid = gid;
+}
+
+/* In a child: becomes the mu_run_as() user, if one is set. */
+static void become_user(void)
+{
+    if (as_uid == (uid_t)-1)
+        return;
+    if (setgroups(0, NULL) || setgid(as_gid) || setuid(as_uid))
+        _exit(126);
+}
+
 pid_t spawn(char *const argv[], char *const env[], int out_fd, int merge)
 {
     fflush(NULL);
@@ -224,6 +245,7 @@ pid_t spawn(char *const argv[], char *const env[], int out_fd, int merge)
     assert_true(pid >= 0);
     if (pid == 0) {
         setpgid(0, 0);
+        become_user();
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(out_fd >= 0 ? out_fd : null, 1);
@@ -495,11 +517,12 @@ int fx_mount(struct fx *f, const char *opts, const char *env)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        int log = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        become_user();                    /* first: a change of user clears the death signal */
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
         if (getppid() != parent)
             _exit(1);
         int null = open("/dev/null", O_RDWR);
-        int log = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(null, 0);
         dup2(log, 1);
         dup2(log, 2);
@@ -593,6 +616,78 @@ static void fx_free(struct fx *f)
     free(f);
 }
 
+/* ---- users the tests create ---- */
+
+#define MAX_USERS 4
+static char *users[MAX_USERS]; /* names to remove at exit */
+
+static int run_quiet(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 1);
+        dup2(null, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return decode_status(st);
+}
+
+static void user_remove(char *name)
+{
+    char *const argv[] = {"userdel", name, NULL};
+    run_quiet(argv);
+    free(name);
+}
+
+int mu_user_new(struct mu_user *u)
+{
+    memset(u, 0, sizeof *u);
+    if (geteuid() != 0)
+        return -1;
+    snprintf(u->name, sizeof u->name, "sstest%d", (int)getpid());
+    for (int i = 0; i < MAX_USERS; i++) {
+        if (!users[i]) {
+            char *const argv[] = {"useradd",
+                                  "--system",
+                                  "--no-create-home",
+                                  "--shell",
+                                  "/usr/sbin/nologin",
+                                  "--user-group",
+                                  u->name,
+                                  NULL};
+            if (run_quiet(argv) != 0) {
+                print_message("useradd %s failed\n", u->name);
+                return -1;
+            }
+            users[i] = strdup(u->name);
+            struct passwd *pw = getpwnam(u->name);
+            assert_non_null(pw);
+            u->uid = pw->pw_uid;
+            u->gid = pw->pw_gid;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void mu_user_free(struct mu_user *u)
+{
+    for (int i = 0; i < MAX_USERS; i++) {
+        if (users[i] && !strcmp(users[i], u->name)) {
+            user_remove(users[i]);
+            users[i] = NULL;
+        }
+    }
+    memset(u, 0, sizeof *u);
+}
+
 static void cleanup_all(void)
 {
     if (getpid() != main_pid)
@@ -601,6 +696,12 @@ static void cleanup_all(void)
     for (int i = 0; i < MAX_LIVE; i++)
         if (live[i])
             fx_free(live[i]);
+    for (int i = 0; i < MAX_USERS; i++) {
+        if (users[i]) {
+            user_remove(users[i]);
+            users[i] = NULL;
+        }
+    }
 }
 
 static void on_fatal_signal(int sig)

@@ -76,6 +76,21 @@ const char *bin(void);
  * output when it fails; returns its exit status. */
 int syncstore(const char *a1, ...);
 
+/* Children started from now on (spawn, the shells, syncstore, fx_mount's
+ * daemon) run as uid/gid, with no supplementary groups; (uid_t)-1: as we are. */
+void mu_run_as(uid_t uid, gid_t gid);
+
+/* ---- a second, unprivileged user ---- */
+struct mu_user {
+    char name[32];
+    uid_t uid;
+    gid_t gid;
+};
+/* Creates a system user and its group (useradd; needs root), removed by
+ * mu_user_free() or at exit.  Returns -1 (after saying why) when it cannot. */
+int mu_user_new(struct mu_user *u);
+void mu_user_free(struct mu_user *u);
+
 /* ---- fixtures ---- */
 struct fx {
     char *dir, *base, *mnt, *log;

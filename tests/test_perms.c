@@ -1,0 +1,248 @@
+/*
+ * test_perms.c - who may do what through a mount shared with -o allow_other.
+ *
+ * The test (as root) creates a second, unprivileged user and mounts a base as
+ * root with allow_other.  That user reads every file and the control files'
+ * texts, gets EACCES for every write to a control file (compact, delete,
+ * stats, and creating a new compact file); nobody, the owner included, can
+ * write, create, rename, link or delete anything in the data tree (EROFS or
+ * EACCES); the owner can compact, and the other user then reads the new data.
+ * Skipped unless run as root (useradd and allow_other need it).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct perms {
+    struct fx *f;
+    struct mu_user user;
+    char *src;
+};
+
+static int setup(void **state)
+{
+    if (geteuid() != 0) {
+        print_message("skipped: needs root (useradd, allow_other)\n");
+        skip();
+    }
+    struct perms *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    *state = p;
+    if (mu_user_new(&p->user))
+        fail_msg("cannot create a second user");
+    p->f = fx_new();
+    /* the other user must reach MNT inside the fixture's directory */
+    assert_int_equal(chmod(p->f->dir, 0755), 0);
+    assert_int_equal(syncstore("gen", p->f->base, "S", "--grants", "200", "--seed", "1", NULL), 0);
+    assert_int_equal(syncstore("gen", p->f->base, "K", "--grants", "100", "--seed", "2", NULL), 0);
+    p->src = src_path(p->f, 0, "src");
+    assert_int_equal(syncstore("gen", p->src, "S", "--grants", "150", "--seed", "3", NULL), 0);
+    return fx_mount(p->f, "allow_other", NULL);
+}
+
+static int teardown_perms(void **state)
+{
+    struct perms *p = *state;
+    if (!p)
+        return 0;
+    mu_run_as((uid_t)-1, (gid_t)-1);
+    teardown((void **)&p->f);
+    mu_user_free(&p->user);
+    free(p);
+    *state = NULL;
+    return 0;
+}
+
+/* ---- checks run in a child as a given user ---- */
+
+static int failures;
+
+static void expect_errno(int rc, const char *what, const char *path, int allow_eacces)
+{
+    int e = errno;
+    if (rc != -1) {
+        fprintf(stderr, "%s %s: succeeded; wanted a refusal\n", what, path);
+        failures++;
+    } else if (e != EROFS && !(allow_eacces && e == EACCES)) {
+        fprintf(stderr, "%s %s: %s; wanted EROFS%s\n", what, path, strerror(e),
+                allow_eacces ? " or EACCES" : "");
+        failures++;
+    }
+}
+
+static void expect_eacces(int rc, const char *what, const char *path)
+{
+    int e = errno;
+    if (rc != -1 || e != EACCES) {
+        fprintf(stderr, "%s %s: %s; wanted EACCES\n", what, path,
+                rc == -1 ? strerror(e) : "succeeded");
+        failures++;
+    }
+}
+
+static int open_close(const char *path, int flags)
+{
+    int fd = open(path, flags, 0644);
+    if (fd >= 0)
+        close(fd);
+    return fd < 0 ? -1 : 0;
+}
+
+/* Every way to change the data tree fails (run as anyone). */
+static void data_refusals(const char *mnt)
+{
+    char file[4096], dir[4096], other[4096], sync[4096], fresh[4096];
+    snprintf(file, sizeof file, "%s/S/resource_types/user", mnt);
+    snprintf(dir, sizeof dir, "%s/S/resource_types", mnt);
+    snprintf(other, sizeof other, "%s/S/resource_types/renamed", mnt);
+    snprintf(sync, sizeof sync, "%s/S", mnt);
+    snprintf(fresh, sizeof fresh, "%s/NEW", mnt);
+    expect_errno(open_close(file, O_WRONLY), "open for writing", file, 1);
+    expect_errno(open_close(file, O_RDWR), "open read-write", file, 1);
+    expect_errno(open_close(file, O_WRONLY | O_TRUNC), "open truncating", file, 1);
+    expect_errno(open_close(other, O_WRONLY | O_CREAT), "create", other, 1);
+    expect_errno(truncate(file, 0), "truncate", file, 1);
+    expect_errno(unlink(file), "unlink", file, 1);
+    expect_errno(rename(file, other), "rename", file, 1);
+    expect_errno(rename(sync, fresh), "rename", sync, 1);
+    expect_errno(mkdir(fresh, 0755), "mkdir", fresh, 1);
+    expect_errno(mkdir(other, 0755), "mkdir", other, 1);
+    expect_errno(rmdir(dir), "rmdir", dir, 1);
+    expect_errno(rmdir(sync), "rmdir", sync, 1);
+    expect_errno(symlink("user", other), "symlink", other, 1);
+    /* the kernel's protected_hardlinks may refuse a non-owner first (EPERM) */
+    int rc = link(file, other);
+    if (!(rc == -1 && errno == EPERM && geteuid() != 0))
+        expect_errno(rc, "link", other, 1);
+    expect_errno(chmod(file, 0777), "chmod", file, 1);
+    expect_errno(mknod(other, S_IFIFO | 0644, 0), "mknod", other, 1);
+    expect_errno(setxattr(file, "user.x", "1", 1, 0), "setxattr", file, 1);
+    expect_errno(removexattr(file, "user.x"), "removexattr", file, 1);
+}
+
+/* Every write to a control file is refused with EACCES (a non-owner). */
+static void ctl_refusals(const char *mnt)
+{
+    char path[4096];
+    const char *files[] = {"ctl/compact/S", "ctl/delete/S", "ctl/stats"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", mnt, files[i]);
+        expect_eacces(open_close(path, O_WRONLY), "open for writing", path);
+        expect_eacces(open_close(path, O_WRONLY | O_TRUNC), "open truncating", path);
+    }
+    snprintf(path, sizeof path, "%s/ctl/compact/NEW", mnt);
+    expect_eacces(open_close(path, O_WRONLY | O_CREAT | O_TRUNC), "create", path);
+    snprintf(path, sizeof path, "%s/ctl/delete/K", mnt);
+    expect_eacces(open_close(path, O_WRONLY | O_CREAT | O_TRUNC), "create", path);
+}
+
+/* Runs fn(mnt) in a child as uid/gid; fails the test when it reports any
+ * failure (each is printed by the child). */
+static void check_as(uid_t uid, gid_t gid, void (*fn)(const char *), const char *mnt)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (uid != geteuid() && (setgroups(0, NULL) || setgid(gid) || setuid(uid)))
+            _exit(126);
+        failures = 0;
+        fn(mnt);
+        fflush(NULL);
+        _exit(failures ? 1 : 0);
+    }
+    kid_add(pid);
+    int rc = wait_child(pid, CMD_TIMEOUT_MS, NULL);
+    if (rc)
+        fail_msg("checks as uid %d: exit %d (see above)", (int)uid, rc);
+}
+
+static void test_other_user(void **state)
+{
+    struct perms *p = *state;
+    struct fx *f = p->f;
+    uint64_t s_hash = sync_hash(f->base, "S", NULL), k_hash = sync_hash(f->base, "K", NULL);
+
+    /* what root reads through the mount, the other user reads too */
+    char *root_tree = NULL, *root_s = NULL;
+    assert_int_equal(
+        sh(&root_tree, "cd \"$1\" && find S K -type f | sort | xargs sha256sum", f->mnt, NULL), 0);
+    assert_int_equal(
+        sh(&root_s, "cd \"$1\" && find S -type f | sort | xargs sha256sum", f->mnt, NULL), 0);
+    assert_true(strlen(root_tree) > 1000);
+    mu_run_as(p->user.uid, p->user.gid);
+    char *user_tree = NULL, *whoami = NULL;
+    assert_int_equal(sh(&whoami, "id -u", NULL), 0);
+    assert_int_equal(atoi(whoami), (int)p->user.uid);
+    assert_int_equal(
+        sh(&user_tree, "cd \"$1\" && find S K -type f | sort | xargs sha256sum", f->mnt, NULL), 0);
+    assert_string_equal(user_tree, root_tree);
+    assert_int_equal(sh(NULL, "cat \"$1/ctl/stats\" \"$1/ctl/compact/S\" >/dev/null", f->mnt, NULL),
+                     0);
+
+    /* ...but may write no control file: EACCES, also through a shell */
+    char *text = NULL;
+    assert_int_not_equal(bash_compact(f, p->src, "S", &text), 0);
+    if (!strstr(text, "Permission denied"))
+        fail_msg("echo SRC > ctl/compact/S as another user: '%s'", text);
+    free(text);
+    mu_run_as((uid_t)-1, (gid_t)-1);
+    check_as(p->user.uid, p->user.gid, ctl_refusals, f->mnt);
+    expect_status(f, "S", "none", NULL, 0, 0);
+
+    /* nobody changes the data tree: not the other user, not the owner */
+    check_as(p->user.uid, p->user.gid, data_refusals, f->mnt);
+    check_as(geteuid(), getegid(), data_refusals, f->mnt);
+    assert_true(sync_hash(f->base, "S", NULL) == s_hash);
+    assert_true(sync_hash(f->base, "K", NULL) == k_hash);
+
+    /* the owner compacts; the other user reads the new data */
+    size_t src_keys;
+    uint64_t src_hash = sync_hash(p->src, "S", &src_keys);
+    assert_int_equal(sh_compact(f, p->src, "S"), 0);
+    expect_status(f, "S", "done", p->src, (long long)src_keys, 0);
+    assert_true(sync_hash(f->base, "S", NULL) == src_hash);
+    assert_true(sync_hash(f->base, "K", NULL) == k_hash);
+    char *root_after = NULL, *user_after = NULL;
+    assert_int_equal(
+        sh(&root_after, "cd \"$1\" && find S -type f | sort | xargs sha256sum", f->mnt, NULL), 0);
+    mu_run_as(p->user.uid, p->user.gid);
+    assert_int_equal(
+        sh(&user_after, "cd \"$1\" && find S -type f | sort | xargs sha256sum", f->mnt, NULL), 0);
+    mu_run_as((uid_t)-1, (gid_t)-1);
+    assert_string_equal(user_after, root_after);
+    assert_string_not_equal(root_after, root_s);
+
+    free(root_tree);
+    free(user_tree);
+    free(whoami);
+    free(root_s);
+    free(root_after);
+    free(user_after);
+}
+
+int main(void)
+{
+    if (mu_init())
+        return 0;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_other_user, setup, teardown_perms),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
