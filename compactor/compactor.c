@@ -222,6 +222,8 @@ static int write_pieces(engine_ingest *ing, engine_iter *source, const char *lo,
             if (opt && opt->progress && res->keys % PROGRESS_EVERY == 0 &&
                 opt->progress(opt->progress_arg, res->keys, res->bytes))
                 return ENGINE_ECANCELED;
+            if (res->keys == PROGRESS_EVERY)
+                engine_test_pause(2);
         }
         if ((rc = engine_iter_status(source, msg)))
             return rc;

@@ -889,10 +889,10 @@ void engine_test_pause(int which)
     const char *spec = getenv(ENGINE_PAUSE_ENV);
     if (!spec || !*spec)
         return;
-    long before = 0, after = 0;
-    if (sscanf(spec, "%ld,%ld", &before, &after) < 1)
+    long pause[3] = {0, 0, 0};
+    if (which < 0 || which > 2 || sscanf(spec, "%ld,%ld,%ld", &pause[0], &pause[1], &pause[2]) < 1)
         return;
-    long ms = which ? after : before;
+    long ms = pause[which];
     if (ms > 0) {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);

@@ -226,12 +226,14 @@ void engine_ingest_free(engine_ingest *ing);
 /* The staging directory, STORE/staging (borrowed). */
 const char *engine_staging_dir(const engine *e);
 
-/* Test-only pause points around the ingest call, for crash and cancel tests:
- * when the environment variable SYNCSTORE_TEST_PAUSE_INGEST is
- * "MS_BEFORE,MS_AFTER", engine_test_pause(0) sleeps MS_BEFORE milliseconds and
- * engine_test_pause(1) MS_AFTER; engine_ingest_commit calls the latter right
- * after the ingest call, and callers call the former right before their last
- * cancellation check before the commit. */
+/* Test-only pause points, for crash, cancel and fault tests: when the
+ * environment variable SYNCSTORE_TEST_PAUSE_INGEST is
+ * "MS_BEFORE,MS_AFTER[,MS_STREAM]", engine_test_pause(0) sleeps MS_BEFORE
+ * milliseconds, engine_test_pause(1) MS_AFTER and engine_test_pause(2)
+ * MS_STREAM.  engine_ingest_commit calls (1) right after the ingest call;
+ * callers call (0) right before their last cancellation check before the
+ * commit, and the compactor calls (2) once while streaming, right after its
+ * first progress report. */
 #define ENGINE_PAUSE_ENV "SYNCSTORE_TEST_PAUSE_INGEST"
 void engine_test_pause(int which);
 
