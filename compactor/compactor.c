@@ -344,7 +344,7 @@ int compactor_run(engine *base, const char *source_path, const char *sync_id,
     claimed = 1;
     char *open_msg = NULL;
     if ((rc = engine_open(source_path, ENGINE_OPEN_READ_ONLY, &src, &open_msg))) {
-        engine_msgf(msg, rc, "source %s", open_msg ? open_msg : engine_strerror(rc));
+        engine_msgf(msg, rc, "bad source: %s", open_msg ? open_msg : engine_strerror(rc));
         free(open_msg);
         goto out;
     }

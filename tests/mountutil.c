@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -510,7 +511,9 @@ int fx_unmount(struct fx *f, int how)
 
 /* Mounts BASE on MNT with -f and the given -o options and extra environment;
  * waits until MNT/ctl exists.  Returns 0, or -1 (the log is printed). */
-int fx_mount(struct fx *f, const char *opts, const char *env)
+/* Starts the daemon on MNT, or on /dev/fd/FUSE_FD (a connection we mounted)
+ * when fuse_fd >= 0, and waits for MNT/ctl. */
+static int start_daemon(struct fx *f, const char *opts, const char *env, int fuse_fd)
 {
     fflush(NULL);
     pid_t parent = getpid();
@@ -527,14 +530,18 @@ int fx_mount(struct fx *f, const char *opts, const char *env)
         dup2(log, 1);
         dup2(log, 2);
         for (int fd = 3; fd < 1024; fd++)
-            close(fd); /* no fd of ours, least of all one inside the mount */
+            if (fd != fuse_fd)
+                close(fd); /* no fd of ours, least of all one inside the mount */
         putenv(f->asan_options);
         if (env)
             putenv((char *)env);
+        char dev[32];
+        snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd);
+        const char *mnt = fuse_fd >= 0 ? dev : f->mnt;
         if (opts)
-            execl(bin(), bin(), "mount", f->base, f->mnt, "-f", "-o", opts, (char *)NULL);
+            execl(bin(), bin(), "mount", f->base, mnt, "-f", "-o", opts, (char *)NULL);
         else
-            execl(bin(), bin(), "mount", f->base, f->mnt, "-f", (char *)NULL);
+            execl(bin(), bin(), "mount", f->base, mnt, "-f", (char *)NULL);
         _exit(127);
     }
     f->daemon = pid;
@@ -563,6 +570,35 @@ int fx_mount(struct fx *f, const char *opts, const char *env)
     free(ctl);
     if (rc)
         print_log(f);
+    return rc;
+}
+
+int fx_mount(struct fx *f, const char *opts, const char *env)
+{
+    return start_daemon(f, opts, env, -1);
+}
+
+int fx_mount_as(struct fx *f, uid_t uid, gid_t gid)
+{
+    int fd = open("/dev/fuse", O_RDWR);
+    if (fd < 0) {
+        print_message("cannot open /dev/fuse: %s\n", strerror(errno));
+        return -1;
+    }
+    char opts[128];
+    snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=%u,group_id=%u,allow_other", fd,
+             (unsigned)uid, (unsigned)gid);
+    if (mount("syncstore", f->mnt, "fuse.syncstore", MS_NOSUID | MS_NODEV, opts)) {
+        print_message("cannot mount %s: %s\n", f->mnt, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    uid_t old_uid = as_uid;
+    gid_t old_gid = as_gid;
+    mu_run_as(uid, gid);
+    int rc = start_daemon(f, NULL, NULL, fd);
+    mu_run_as(old_uid, old_gid);
+    close(fd);
     return rc;
 }
 

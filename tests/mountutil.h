@@ -109,6 +109,10 @@ int fx_unmount(struct fx *f, int how);
  * in the environment (each may be NULL); waits until MNT/ctl exists.
  * Returns 0, or -1 (the log is printed). */
 int fx_mount(struct fx *f, const char *opts, const char *env);
+/* Mounts MNT as root the way mount.fuse3 does (allow_other, the connection
+ * owned by uid) and runs the daemon as uid/gid on /dev/fd/N: an unprivileged
+ * mount owner where /dev/fuse is root's alone.  Needs root. */
+int fx_mount_as(struct fx *f, uid_t uid, gid_t gid);
 /* A cmocka teardown: unmounts and frees the fixture in *state. */
 int teardown(void **state);
 
