@@ -10,10 +10,12 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 char *tu_mkdtemp(void)
@@ -119,4 +121,55 @@ uint64_t tu_hash_range(engine *e, const char *sync_id, const char *bucket, size_
     if (count)
         *count = n;
     return h;
+}
+
+int tu_syncstore(char **out, const char *arg, ...)
+{
+    const char *argv[16];
+    const char *bin = getenv("SYNCSTORE_BIN");
+    int n = 0;
+    argv[n++] = bin && *bin ? bin : "./syncstore";
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a; a = va_arg(ap, const char *)) {
+        assert_true(n < 15);
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* a fresh process: nothing of ours (RocksDB's threads) comes along */
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    FILE *in = fdopen(pfd[0], "r");
+    assert_non_null(in);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    assert_non_null(mem);
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, in)) > 0)
+        fwrite(chunk, 1, got, mem);
+    fclose(in);
+    fclose(mem);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -26,6 +26,11 @@ void tu_write_file(const char *path, const void *data, size_t len);
  * bucket, in key order; *count (if not NULL) gets the number of keys.  Two
  * stores hash alike exactly when those records are equal byte for byte. */
 uint64_t tu_hash_range(engine *e, const char *sync_id, const char *bucket, size_t *count);
+/* Runs $SYNCSTORE_BIN (./syncstore without it) with the given arguments
+ * (NULL-terminated) in a new process; *out (when not NULL) gets its stdout and
+ * stderr, malloc'd and NUL-terminated.  Returns the exit status (128 + the
+ * signal when killed). */
+int tu_syncstore(char **out, const char *arg, ...);
 /* Counts the entries of a directory other than . and ..; -1 if it cannot be read. */
 int tu_count_dir(const char *path);
 
