@@ -459,6 +459,9 @@ static int resolve(struct fs *fs, struct snapref *s, const char *sync_id, const 
     size_t raw_len;
     enum names_kind kind;
     size_t name_len = strlen(name);
+    r->is_dir = 0;
+    r->key_len = 0;
+    r->size = 0; /* directories have none */
     if (names_decode(name, name_len, raw, &raw_len, &kind))
         return ENOENT;
     if (dir_len + raw_len > ENGINE_KEY_MAX)
@@ -970,8 +973,7 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
                              engine_key_encode(disk, sync_id, bucket, h->cursor, h->cursor_len));
         else
             engine_iter_seek_first(it);
-        int exhausted = 0;
-        while (!exhausted && engine_iter_valid(it)) {
+        while (engine_iter_valid(it)) {
             struct engine_key_parts p;
             if (engine_iter_parts(it, &p, NULL)) {
                 err = EIO;
@@ -1039,10 +1041,8 @@ static int list_keys(struct dir_out *o, struct dir_handle *h, struct node *d, of
                 memcpy(h->cursor, key, n);
                 while (n > dir_len && (unsigned char)h->cursor[n - 1] == 0xFF)
                     n--;
-                if (n == dir_len) {
-                    exhausted = 1; /* everything left is below this child */
-                    break;
-                }
+                if (n == dir_len)
+                    break; /* everything left is below this child */
                 h->cursor[n - 1] = (char)((unsigned char)h->cursor[n - 1] + 1);
                 h->cursor_len = n;
                 engine_iter_seek(

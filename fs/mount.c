@@ -107,15 +107,15 @@ static int take_options(struct mount_args *a, const char *list)
                    !strcmp(opt, "defaults")) {
             /* fstab-only words that may reach us; they mean nothing to FUSE */
         } else {
-            size_t old = a->fuse_opts ? strlen(a->fuse_opts) : 0;
-            char *joined = realloc(a->fuse_opts, old + strlen(opt) + 2);
+            size_t old = a->fuse_opts ? strlen(a->fuse_opts) : 0, len = strlen(opt);
+            char *joined = realloc(a->fuse_opts, old + len + 2);
             if (!joined) {
                 free(copy);
                 return -1;
             }
             if (old)
                 joined[old++] = ',';
-            strcpy(joined + old, opt);
+            memcpy(joined + old, opt, len + 1);
             a->fuse_opts = joined;
         }
     }

@@ -283,8 +283,9 @@ int run_argv(char *const argv[], char *const env[], int merge, char **out, size_
                 break;
             if (cap - len < 65536) {
                 cap = cap ? cap * 2 : 131072;
-                buf = realloc(buf, cap);
-                assert_non_null(buf);
+                char *grown = realloc(buf, cap);
+                assert_non_null(grown);
+                buf = grown;
             }
             ssize_t n = read(pfd[0], buf + len, cap - len - 1);
             if (n < 0 && errno == EINTR)
