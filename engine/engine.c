@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -328,7 +329,11 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
     if (access(path, R_OK | X_OK) != 0)
         return engine_msgf(msg, -errno, "cannot open store '%s': %s", path, strerror(errno));
 
-    int version = read_format(path, msg);
+    /* ENGINE_OPEN_ANY_MARKER: a missing or damaged marker is check's to report. */
+    int any_marker = read_only && (flags & ENGINE_OPEN_ANY_MARKER);
+    int version = read_format(path, any_marker ? NULL : msg);
+    if (any_marker && version <= 0)
+        version = ENGINE_FORMAT_VERSION;
     if (version < 0)
         return version;
     if (version == 0 && !(create && dir_is_creatable(path)))
@@ -434,6 +439,11 @@ const char *engine_staging_dir(const engine *e)
 int engine_is_read_only(const engine *e)
 {
     return e->read_only;
+}
+
+int engine_is_secondary(const engine *e)
+{
+    return e->secondary;
 }
 
 int engine_same_store(const engine *a, const engine *b)
@@ -1343,5 +1353,503 @@ int engine_replace_with_batch(engine *e, const char *sync_id, engine_iter *sourc
     rocksdb_writebatch_destroy(b);
     if (keys)
         *keys = n;
+    return rc;
+}
+
+/* ---- Checking a store ---- */
+
+int engine_check_format(const char *path, char **msg)
+{
+    char *file = path_join(path, FORMAT_FILE);
+    if (!file)
+        return -ENOMEM;
+    int rc;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        rc = err == ENOENT ? engine_msgf(msg, -ENOENT, "format marker '%s' is missing", file)
+                           : engine_msgf(msg, -err, "cannot read format marker '%s': %s", file,
+                                         strerror(err));
+        free(file);
+        return rc;
+    }
+    /* A marker is one short line: read a little more than one to see a tail. */
+    char text[64];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof text - 1 && (n = read(fd, text + len, sizeof text - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int err = errno;
+            close(fd);
+            rc = engine_msgf(msg, -err, "cannot read format marker '%s': %s", file, strerror(err));
+            free(file);
+            return rc;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    text[len] = '\0';
+    char want[64];
+    int want_len = snprintf(want, sizeof want, FORMAT_MAGIC " %d\n", ENGINE_FORMAT_VERSION);
+    /* A well-formed marker of another version: the magic, digits, a newline, the end. */
+    long version = 0;
+    const char *digits = text + strlen(FORMAT_MAGIC " ");
+    char *end = NULL;
+    if (strlen(text) == len && !strncmp(text, FORMAT_MAGIC " ", strlen(FORMAT_MAGIC " ")) &&
+        *digits >= '1' && *digits <= '9')
+        version = strtol(digits, &end, 10);
+    if (len == (size_t)want_len && !memcmp(text, want, len))
+        rc = 0;
+    else if (end && end[0] == '\n' && end[1] == '\0' && version > ENGINE_FORMAT_VERSION &&
+             version < 1000000)
+        rc = engine_msgf(msg, ENGINE_EFORMAT,
+                         "format marker '%s' names format %ld, newer than this syncstore's %d",
+                         file, version, ENGINE_FORMAT_VERSION);
+    else {
+        /* Quote what is there, escaped, so a binary marker prints sanely. */
+        char shown[sizeof text * 4 + 1];
+        size_t o = 0;
+        for (size_t i = 0; i < len && i < 40; i++) {
+            unsigned char c = (unsigned char)text[i];
+            if (c >= 0x20 && c < 0x7F && c != '\\' && c != '\'')
+                shown[o++] = (char)c;
+            else
+                o += (size_t)snprintf(shown + o, sizeof shown - o, "\\x%02x", c);
+        }
+        shown[o] = '\0';
+        rc = engine_msgf(msg, ENGINE_ENOTSTORE,
+                         "format marker '%s' does not hold \"" FORMAT_MAGIC
+                         " %d\\n\" but '%s'%s (%zu bytes)",
+                         file, ENGINE_FORMAT_VERSION, shown, len > 40 ? "..." : "", len);
+    }
+    free(file);
+    return rc;
+}
+
+static void set_full_scan(rocksdb_readoptions_t *ro)
+{
+    rocksdb_readoptions_set_verify_checksums(ro, 1);
+    rocksdb_readoptions_set_fill_cache(ro, 0);
+    rocksdb_readoptions_set_readahead_size(ro, 2u << 20);
+}
+
+engine_iter *engine_iter_new_raw(engine *e)
+{
+    engine_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return NULL;
+    /* Empty bounds: engine_iter_seek_first() seeks to "", the first key. */
+    it->lo = malloc(1);
+    it->hi = malloc(1);
+    if (!it->lo || !it->hi) {
+        free(it->lo);
+        free(it->hi);
+        free(it);
+        return NULL;
+    }
+    it->ro = rocksdb_readoptions_create();
+    it->db = e->db;
+    if (!e->read_only) {
+        it->own_snap = rocksdb_create_snapshot(e->db);
+        rocksdb_readoptions_set_snapshot(it->ro, it->own_snap);
+    }
+    set_full_scan(it->ro);
+    it->it = rocksdb_create_iterator(e->db, it->ro);
+    return it;
+}
+
+/* The index of the live SST file that a RocksDB message names (".../000123.sst"), or -1. */
+static int livefile_named(const rocksdb_livefiles_t *lf, int n, const char *text)
+{
+    for (const char *p = strstr(text, ".sst"); p; p = strstr(p + 1, ".sst")) {
+        const char *q = p;
+        while (q > text && q[-1] >= '0' && q[-1] <= '9')
+            q--;
+        size_t len = (size_t)(p + 4 - q);
+        if (q == p)
+            continue;
+        for (int i = 0; i < n; i++) {
+            const char *name = rocksdb_livefiles_name(lf, i);
+            const char *base = strrchr(name, '/');
+            base = base ? base + 1 : name;
+            if (strlen(base) == len && !memcmp(base, q, len))
+                return i;
+        }
+    }
+    return -1;
+}
+
+int engine_verify_sst_files(engine *e, struct engine_sst_check *out,
+                            void (*bad)(void *arg, const char *file, const char *reason), void *arg,
+                            char **msg)
+{
+    memset(out, 0, sizeof *out);
+    const rocksdb_livefiles_t *lf = rocksdb_livefiles(e->db);
+    if (!lf)
+        return engine_msgf(msg, -EIO, "cannot list the SST files of store '%s'", e->path);
+    int n = rocksdb_livefiles_count(lf);
+    out->files = (uint64_t)n;
+    for (int i = 0; i < n; i++)
+        out->bytes += rocksdb_livefiles_size(lf, i);
+    char *reported = calloc((size_t)n + 1, 1); /* per file: a corruption was reported */
+    char *from = NULL;                         /* where the walk resumes; NULL: the start */
+    size_t from_len = 0;
+    if (!reported) {
+        rocksdb_livefiles_destroy(lf);
+        return -ENOMEM;
+    }
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    set_full_scan(ro);
+    rocksdb_readoptions_set_ignore_range_deletions(ro, 1);
+    const rocksdb_snapshot_t *snap = e->read_only ? NULL : rocksdb_create_snapshot(e->db);
+    if (snap)
+        rocksdb_readoptions_set_snapshot(ro, snap);
+    int rc = 0;
+    for (;;) {
+        rocksdb_iterator_t *it = rocksdb_create_iterator(e->db, ro);
+        if (from)
+            rocksdb_iter_seek(it, from, from_len);
+        else
+            rocksdb_iter_seek_to_first(it);
+        for (; rocksdb_iter_valid(it); rocksdb_iter_next(it))
+            out->entries++;
+        char *err = NULL;
+        rocksdb_iter_get_error(it, &err);
+        rocksdb_iter_destroy(it);
+        if (!err) {
+            out->complete = 1;
+            break;
+        }
+        int i = livefile_named(lf, n, err);
+        char *file = NULL;
+        if (i >= 0) {
+            const char *name = rocksdb_livefiles_name(lf, i);
+            file = path_join(e->db_path, name[0] == '/' ? name + 1 : name);
+        }
+        bad(arg, file, err);
+        free(file);
+        rocksdb_free(err);
+        if (i < 0 || reported[i])
+            break;
+        reported[i] = 1;
+        /* Resume at the smallest key after the file's largest: largest 0x00. */
+        size_t len;
+        const char *largest = rocksdb_livefiles_largestkey(lf, i, &len);
+        char *next = realloc(from, len + 1);
+        if (!next) {
+            rc = -ENOMEM;
+            break;
+        }
+        from = next;
+        memcpy(from, largest, len);
+        from[len] = '\0';
+        from_len = len + 1;
+        out->skipped++;
+    }
+    if (snap)
+        rocksdb_release_snapshot(e->db, snap);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_livefiles_destroy(lf);
+    free(from);
+    free(reported);
+    return rc;
+}
+
+/* ---- Backups ---- */
+
+#define BACKUP_ATTEMPTS 5
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Removes a directory tree (rm -rf); a missing path is fine. */
+static void remove_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Removes everything inside a directory and keeps the directory. */
+static void empty_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *p = path_join(path, de->d_name);
+        if (p)
+            remove_tree(p);
+        free(p);
+    }
+    closedir(d);
+}
+
+/* 1 when a directory holds no entry, 0 when it does, or a negated errno. */
+static int dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    int empty = 1;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            empty = 0;
+            break;
+        }
+    closedir(d);
+    return empty;
+}
+
+/* Which MANIFEST db/CURRENT names, and that file's identity and size.  Every
+ * change a primary makes to the set of live files (flush, compaction, ingest,
+ * a new open) appends to the MANIFEST or replaces it before any file or WAL is
+ * deleted, so an unchanged manifest_id means no file a view needs went away. */
+struct manifest_id {
+    char name[64];
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int ok;
+};
+
+static void manifest_id_read(const char *db_path, struct manifest_id *m)
+{
+    memset(m, 0, sizeof *m);
+    char *current = path_join(db_path, "CURRENT");
+    FILE *f = current ? fopen(current, "r") : NULL;
+    free(current);
+    if (!f)
+        return;
+    int got = fgets(m->name, sizeof m->name, f) != NULL;
+    fclose(f);
+    m->name[strcspn(m->name, "\n")] = '\0';
+    if (!got || !m->name[0] || strchr(m->name, '/'))
+        return;
+    char *manifest = path_join(db_path, m->name);
+    struct stat st;
+    if (manifest && stat(manifest, &st) == 0) {
+        m->dev = st.st_dev;
+        m->ino = st.st_ino;
+        m->size = st.st_size;
+        m->ok = 1;
+    }
+    free(manifest);
+}
+
+static int manifest_id_same(const struct manifest_id *a, const struct manifest_id *b)
+{
+    return a->ok && b->ok && !strcmp(a->name, b->name) && a->dev == b->dev && a->ino == b->ino &&
+           a->size == b->size;
+}
+
+/* Counts the live SST files of e and their bytes. */
+static void live_sst_totals(engine *e, uint64_t *files, uint64_t *bytes)
+{
+    *files = *bytes = 0;
+    const rocksdb_livefiles_t *lf = rocksdb_livefiles(e->db);
+    if (!lf)
+        return;
+    int n = rocksdb_livefiles_count(lf);
+    *files = (uint64_t)n;
+    for (int i = 0; i < n; i++)
+        *bytes += rocksdb_livefiles_size(lf, i);
+    rocksdb_livefiles_destroy(lf);
+}
+
+static int checkpoint_into(engine *e, const char *dir, char **msg)
+{
+    char *err = NULL;
+    rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(e->db, &err);
+    if (err)
+        return take_error(err, msg, "cannot start a checkpoint of store '%s'", e->path);
+    /* No flush (log_size_for_flush: never): the store is read-only here and
+     * the WAL files are copied instead. */
+    rocksdb_checkpoint_create(cp, dir, UINT64_MAX, &err);
+    rocksdb_checkpoint_object_destroy(cp);
+    if (err)
+        return take_error(err, msg, "cannot copy store '%s' into '%s'", e->path, dir);
+    return 0;
+}
+
+/* 1 when real path `inner` is `outer` or lies under it. */
+static int path_within(const char *inner, const char *outer)
+{
+    size_t n = strlen(outer);
+    return !strncmp(inner, outer, n) && (inner[n] == '\0' || inner[n] == '/' || n == 1);
+}
+
+int engine_backup(const char *path, const char *dest, struct engine_backup_info *info, char **msg)
+{
+    struct engine_backup_info local;
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof *info);
+    int rc = 0, dest_existed = 0, made = 0;
+    engine *e = NULL, *copy = NULL;
+    char *db_path = path_join(path, "db");
+    char *dest_db = path_join(dest, "db");
+    char *dest_db_tmp = path_join(dest, "db.tmp");
+    char *dest_staging = path_join(dest, "staging");
+    char *real_store = NULL, *real_dest = NULL;
+    if (!db_path || !dest_db || !dest_db_tmp || !dest_staging) {
+        rc = -ENOMEM;
+        goto out;
+    }
+
+    struct stat st;
+    if (lstat(dest, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            rc = engine_msgf(msg, -EEXIST,
+                             "backup destination '%s' already exists and is not a directory", dest);
+            goto out;
+        }
+        int empty = dir_is_empty(dest);
+        if (empty < 0) {
+            rc = engine_msgf(msg, empty, "cannot read backup destination '%s': %s", dest,
+                             strerror(-empty));
+            goto out;
+        }
+        if (!empty) {
+            rc = engine_msgf(msg, -EEXIST,
+                             "backup destination '%s' already exists and is not empty", dest);
+            goto out;
+        }
+        dest_existed = 1;
+    } else if (errno != ENOENT) {
+        rc = engine_msgf(msg, -errno, "cannot use backup destination '%s': %s", dest,
+                         strerror(errno));
+        goto out;
+    }
+
+    for (int attempt = 1; attempt <= BACKUP_ATTEMPTS; attempt++) {
+        info->attempts = attempt;
+        struct manifest_id before, after;
+        manifest_id_read(db_path, &before);
+        if (e && e->secondary) {
+            /* Cheaper than a new open: follow the holder's latest MANIFEST and WAL. */
+            char *err = NULL;
+            rocksdb_try_catch_up_with_primary(e->db, &err);
+            if (err) {
+                rc = take_error(err, msg, "cannot follow store '%s'", path);
+                goto fail;
+            }
+        } else {
+            engine_close(e);
+            e = NULL;
+            if ((rc = engine_open(path, ENGINE_OPEN_READ_ONLY, &e, msg)) != 0)
+                goto fail;
+            if (!e) {
+                rc = -EIO;
+                goto fail;
+            }
+        }
+        if (attempt == 1) {
+            if (!dest_existed && mkdir(dest, 0755) != 0) {
+                rc = engine_msgf(msg, -errno, "cannot create backup destination '%s': %s", dest,
+                                 strerror(errno));
+                goto fail;
+            }
+            made = 1;
+            real_store = realpath(path, NULL);
+            real_dest = realpath(dest, NULL);
+            if (!real_store || !real_dest) {
+                rc = engine_msgf(msg, -errno, "cannot resolve '%s': %s", real_store ? dest : path,
+                                 strerror(errno));
+                goto fail;
+            }
+            if (path_within(real_dest, real_store)) {
+                rc = engine_msgf(msg, -EINVAL, "backup destination '%s' is inside store '%s'", dest,
+                                 path);
+                goto fail;
+            }
+            if (stat(dest, &st) == 0)
+                info->hard_linked = st.st_dev == e->dev;
+        }
+        info->secondary = e->secondary;
+        rc = checkpoint_into(e, dest_db, msg);
+        live_sst_totals(e, &info->files, &info->bytes);
+        manifest_id_read(db_path, &after);
+        if (manifest_id_same(&before, &after)) {
+            if (rc)
+                goto fail;
+            break;
+        }
+        /* The holder changed the store meanwhile: the copy may lack a file or
+         * a WAL that was deleted; take it again, after a pause that grows
+         * (5, 10, 20, 40 ms) to step out of a burst of changes. */
+        remove_tree(dest_db);
+        remove_tree(dest_db_tmp);
+        if (rc && msg) {
+            free(*msg);
+            *msg = NULL;
+        }
+        rc = -EAGAIN;
+        if (attempt < BACKUP_ATTEMPTS) {
+            struct timespec pause = {0, 5000000L << (attempt - 1)};
+            nanosleep(&pause, NULL);
+        }
+    }
+    engine_close(e);
+    e = NULL;
+    if (rc == -EAGAIN) {
+        engine_msgf(msg, rc,
+                    "store '%s' changed while it was copied, %d times in a row (its holder "
+                    "flushed, compacted or ingested); nothing was kept, try again",
+                    path, BACKUP_ATTEMPTS);
+        goto fail;
+    }
+    if (mkdir(dest_staging, 0755) != 0) {
+        rc = engine_msgf(msg, -errno, "cannot create '%s': %s", dest_staging, strerror(errno));
+        goto fail;
+    }
+    /* The copy must open and hold the same SST files before it may look like a store. */
+    char *inner = NULL;
+    rc = engine_open(dest, ENGINE_OPEN_READ_ONLY | ENGINE_OPEN_ANY_MARKER, &copy, &inner);
+    if (rc) {
+        engine_msgf(msg, rc, "the copy in '%s' does not open: %s", dest,
+                    inner ? inner : engine_strerror(rc));
+        free(inner);
+        goto fail;
+    }
+    uint64_t files, bytes;
+    live_sst_totals(copy, &files, &bytes);
+    engine_close(copy);
+    if (files != info->files || bytes != info->bytes) {
+        rc = engine_msgf(msg, -EIO,
+                         "the copy in '%s' holds %llu SST files (%llu bytes), the store '%s' "
+                         "%llu (%llu bytes)",
+                         dest, (unsigned long long)files, (unsigned long long)bytes, path,
+                         (unsigned long long)info->files, (unsigned long long)info->bytes);
+        goto fail;
+    }
+    if ((rc = write_format(dest, msg)) != 0)
+        goto fail;
+    goto out;
+fail:
+    engine_close(e);
+    if (made) {
+        if (dest_existed)
+            empty_dir(dest);
+        else
+            remove_tree(dest);
+    }
+out:
+    free(real_store);
+    free(real_dest);
+    free(db_path);
+    free(dest_db);
+    free(dest_db_tmp);
+    free(dest_staging);
     return rc;
 }

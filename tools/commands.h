@@ -21,6 +21,8 @@ int cmd_syncs(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 
 /* Prints "syncstore: error: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -23,6 +23,8 @@ static const struct command commands[] = {
     {"gen", cmd_gen, "generate a realistic sync"},
     {"import", cmd_import, "import the syncs of a baton .c1z file"},
     {"syncs", cmd_syncs, "list syncs with keys and bytes per bucket"},
+    {"check", cmd_check, "verify a store: marker, staging, SST checksums, keys and values"},
+    {"backup", cmd_backup, "copy a store, as it is at one moment, into a new store"},
     {"bench", cmd_bench, "measure compaction against the other ways to replace a sync"},
 };
 

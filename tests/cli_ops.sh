@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The operations commands through a real shell: `check` (exit 0 healthy, 1 with
+# one line per problem naming the file, 2 usage) and `backup` (a store that
+# every command opens, never over existing data), also while a mount holds
+# the store.
+# Usage: cli_ops.sh PATH/TO/syncstore
+set -uo pipefail
+bin=${1:?usage: cli_ops.sh SYNCSTORE_BINARY}
+tmp=$(mktemp -d)
+cleanup() {
+  if mountpoint -q "$tmp/mnt" 2>/dev/null; then fusermount3 -u "$tmp/mnt" || fusermount3 -uz "$tmp/mnt"; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+passed=0 failed=0
+
+# expect STATUS PATTERN -- CMD...: runs CMD, checks its exit status and that
+# stdout+stderr match the extended regex PATTERN.
+expect() {
+  local want=$1 pattern=$2
+  shift 3
+  local out status
+  out=$("$@" 2>&1)
+  status=$?
+  if [ "$status" -eq "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    printf 'FAIL: %s\n  want status %s and /%s/, got %s:\n%s\n' "$*" "$want" "$pattern" "$status" "$out"
+  fi
+}
+check() { # check DESCRIPTION CMD...: CMD must succeed
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
+}
+
+if ! "$bin" --help | grep -q '^  check '; then
+  echo "cli_ops: '$bin --help' lists no 'check' command: check and backup are not registered in tools/main.c" >&2
+  exit 1
+fi
+
+S=$tmp/store B=$tmp/backup
+# Usage.
+for c in check backup; do
+  expect 0 "usage: syncstore $c" -- "$bin" "$c" --help
+  expect 2 "unknown option '--bogus'" -- "$bin" "$c" "$S" --bogus
+done
+expect 2 'check needs STORE' -- "$bin" check
+expect 2 "unexpected argument 'x'" -- "$bin" check "$S" x
+expect 2 'backup needs STORE and DEST' -- "$bin" backup "$S"
+expect 1 "cannot check store '$tmp/none'" -- "$bin" check "$tmp/none"
+
+# A healthy store, and its backup.
+"$bin" gen "$S" s1 --grants 2000 >/dev/null
+"$bin" gen "$S" s2 --grants 100 --seed 7 >/dev/null
+"$bin" gen "$S" s1 --grants 1500 --seed 3 >/dev/null # s1 replaced: hidden data stays until compacted
+expect 0 "store '$S' is healthy: 2 syncs, [0-9]+ keys.*SST files, [0-9]+ bytes read with checksums" -- "$bin" check "$S"
+ls -l --time-style=full-iso "$S/db" | awk '{print $1, $5, $6, $7, $NF}' >"$tmp/db.before"
+expect 0 "backed up store '$S' to '$B': [0-9]+ SST files" -- "$bin" backup "$S" "$B"
+ls -l --time-style=full-iso "$S/db" | awk '{print $1, $5, $6, $7, $NF}' >"$tmp/db.after"
+check "backup left the store's files as they were" cmp -s "$tmp/db.before" "$tmp/db.after"
+check "the backup has the marker" cmp -s "$S/FORMAT" "$B/FORMAT"
+check "the backup's staging is empty" test -d "$B/staging" -a -z "$(ls -A "$B/staging")"
+expect 0 "store '$B' is healthy: 2 syncs" -- "$bin" check "$B"
+check "the backup dumps like the store" cmp -s <("$bin" dump "$S") <("$bin" dump "$B")
+check "syncs agree" cmp -s <("$bin" syncs "$S" --json) <("$bin" syncs "$B" --json)
+
+# backup never writes over anything.
+expect 1 "backup destination '$B' already exists and is not empty" -- "$bin" backup "$S" "$B"
+touch "$tmp/file"
+expect 1 "backup destination '$tmp/file' already exists and is not a directory" -- "$bin" backup "$S" "$tmp/file"
+expect 1 "backup destination '$S/inside' is inside store '$S'" -- "$bin" backup "$S" "$S/inside"
+check "no directory left inside the store" test ! -e "$S/inside"
+mkdir "$tmp/plain" && touch "$tmp/plain/x"
+expect 1 "'$tmp/plain' is not a syncstore store" -- "$bin" backup "$tmp/plain" "$tmp/b2"
+check "a failed backup leaves no destination" test ! -e "$tmp/b2"
+expect 1 "cannot create backup destination '$tmp/no/dir'" -- "$bin" backup "$S" "$tmp/no/dir"
+mkdir "$tmp/emptydir"
+expect 0 "backed up store" -- "$bin" backup "$S" "$tmp/emptydir"
+
+# The backup is a store of its own: writing it leaves the store alone.
+"$bin" dump "$S" >"$tmp/store.dump"
+expect 0 'generated|grants' -- "$bin" gen "$B" s3 --grants 10
+expect 0 's3' -- "$bin" syncs "$B"
+check "writing the backup did not change the store" cmp -s "$tmp/store.dump" <("$bin" dump "$S")
+expect 0 "is healthy: 2 syncs" -- "$bin" check "$S"
+
+# Problems: each named, exit 1.
+C=$tmp/damaged
+"$bin" gen "$C" s1 --grants 3000 >/dev/null
+cp "$C/FORMAT" "$tmp/FORMAT.good"
+printf 'syncstore-store 9\n' >"$C/FORMAT"
+expect 1 "format marker '$C/FORMAT' names format 9, newer" -- "$bin" check "$C"
+printf 'nonsense' >"$C/FORMAT"
+expect 1 "format marker '$C/FORMAT' does not hold" -- "$bin" check "$C"
+rm "$C/FORMAT"
+expect 1 "format marker '$C/FORMAT' is missing" -- "$bin" check "$C"
+expect 1 "store '$C' failed the check: 1 problem$" -- "$bin" check "$C"
+cp "$tmp/FORMAT.good" "$C/FORMAT"
+echo partial >"$C/staging/77-0-0.sst"
+expect 1 "staging file '$C/staging/77-0-0.sst' is left over" -- "$bin" check "$C"
+rm "$C/staging/77-0-0.sst"
+expect 0 "is healthy" -- "$bin" check "$C"
+sst=$(ls -S "$C"/db/*.sst | head -1)
+size=$(stat -c %s "$sst")
+printf '\245\245\245\245\245\245\245\245\245\245\245\245\245\245\245\245' |
+  dd of="$sst" bs=1 seek=$((size / 3)) conv=notrunc status=none
+expect 1 "SST file '$sst' is damaged: Corruption: block checksum mismatch" -- "$bin" check "$C"
+expect 1 "failed the check" -- "$bin" check "$C"
+
+# While a mount holds the store: check and backup read it as a secondary.
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+  mkdir -p "$tmp/mnt"
+  "$bin" mount "$S" "$tmp/mnt" -f 2>/dev/null &
+  mpid=$!
+  for _ in $(seq 100); do mountpoint -q "$tmp/mnt" && break; sleep 0.1; done
+  if mountpoint -q "$tmp/mnt"; then
+    expect 0 "is healthy: 2 syncs.*read as a secondary" -- "$bin" check "$S"
+    expect 0 "backed up store '$S' to '$tmp/held'.*read as a secondary" -- "$bin" backup "$S" "$tmp/held"
+    fusermount3 -u "$tmp/mnt"
+    wait "$mpid"
+    check "the daemon exited 0" test $? -eq 0
+    check "the backup made while mounted dumps like the store" cmp -s <("$bin" dump "$S") <("$bin" dump "$tmp/held")
+    expect 0 "is healthy: 2 syncs" -- "$bin" check "$tmp/held"
+  else
+    echo "cli_ops: mounting failed" >&2
+    failed=$((failed + 1))
+  fi
+else
+  echo "cli_ops: SKIP the while-mounted cases: no /dev/fuse or fusermount3"
+fi
+
+echo "cli_ops: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
