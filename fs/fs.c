@@ -382,8 +382,6 @@ static int to_errno(int rc)
     case -EINVAL:
     case -EBUSY:
     case -ENOSPC:
-    case -ENOMEM:
-    case -EROFS:
         return -rc;
     case ENGINE_ENOTSTORE:
     case ENGINE_EFORMAT:
@@ -1350,7 +1348,7 @@ static void stats_text(struct fs *fs, char **out, size_t *len)
     size_t versions = 0, superseded = 0;
     double oldest = 0;
     for (struct version *v = fs->versions; v; v = v->next) {
-        versions++;
+        versions += !v->superseded;
         if (v->superseded && v->snap) {
             superseded++;
             if (now - v->superseded_at > oldest)
@@ -1361,7 +1359,7 @@ static void stats_text(struct fs *fs, char **out, size_t *len)
     json_str(f, engine_path(fs->e));
     fprintf(f,
             ",\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%llu},"
-            "\"versions\":{\"live\":%zu,\"old_pinned\":%zu,\"oldest_old_seconds\":%.1f},"
+            "\"versions\":{\"current\":%zu,\"old_pinned\":%zu,\"oldest_old_seconds\":%.1f},"
             "\"inodes\":%zu,",
             (unsigned long long)fs->compactions_done, (unsigned long long)fs->compactions_failed,
             (unsigned long long)fs->compactions_running, versions, superseded, oldest,
@@ -1856,12 +1854,77 @@ const struct fuse_lowlevel_ops fs_ops = {
 
 /* ---- Lifecycle ---- */
 
+/* A cached entry the kernel should drop: name in directory parent. */
+struct stale_entry {
+    fuse_ino_t parent;
+    char *name;
+};
+
+/* The bucket entries of replaced versions that the kernel still holds (under
+ * fs->lock).  A walk that ran in a replaced version leaves its entries in the
+ * kernel's cache when it ends (they were valid for a day), and each holds a
+ * node that pins the version's snapshot; invalidating the bucket entries makes
+ * the kernel drop every unused entry below them, and forget those nodes. */
+static size_t stale_entries(struct fs *fs, struct stale_entry **out)
+{
+    *out = NULL;
+    int any = 0;
+    for (struct version *v = fs->versions; v && !any; v = v->next)
+        any = v->superseded && v->refs > 0;
+    if (!any)
+        return 0;
+    size_t n = 0, cap = 0;
+    struct stale_entry *list = NULL;
+    for (size_t i = 0; i < fs->table_size; i++) {
+        for (struct node *b = fs->table[i]; b; b = b->hash_next) {
+            if (b->kind != K_BUCKET || !b->ver || !b->ver->superseded)
+                continue;
+            /* its parent: the version's sync directory, which the kernel
+             * holds while it holds any entry below it */
+            uint64_t h = node_hash(K_SYNC, b->ver, NULL, NULL, 0);
+            struct node *d = fs->table[h % fs->table_size];
+            while (d && !(d->hash == h && d->kind == K_SYNC && d->ver == b->ver))
+                d = d->hash_next;
+            if (!d)
+                continue;
+            if (n == cap) {
+                size_t grown = cap ? cap * 2 : 16;
+                struct stale_entry *l = realloc(list, grown * sizeof *l);
+                if (!l)
+                    break;
+                list = l;
+                cap = grown;
+            }
+            if (!(list[n].name = strdup(b->bucket)))
+                break;
+            list[n++].parent = ino_of(fs, d);
+        }
+    }
+    *out = list;
+    return n;
+}
+
 static void *sweeper_main(void *arg)
 {
     struct fs *fs = arg;
     pthread_mutex_lock(&fs->lock);
     while (!fs->stop_sweeper) {
         versions_sweep(fs);
+        struct stale_entry *stale;
+        size_t n = stale_entries(fs, &stale);
+        if (n) {
+            /* Never notify under the lock: the kernel takes the directory's
+             * lock, which a lookup we are serving may hold while it waits
+             * for ours. */
+            pthread_mutex_unlock(&fs->lock);
+            for (size_t i = 0; i < n; i++) {
+                fuse_lowlevel_notify_inval_entry(fs->se, stale[i].parent, stale[i].name,
+                                                 strlen(stale[i].name));
+                free(stale[i].name);
+            }
+            free(stale);
+            pthread_mutex_lock(&fs->lock);
+        }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
@@ -1921,17 +1984,23 @@ void fs_set_session(struct fs *fs, struct fuse_session *se)
     fs->se = se;
 }
 
+void fs_stop(struct fs *fs)
+{
+    if (!fs || !fs->sweeper_running)
+        return;
+    pthread_mutex_lock(&fs->lock);
+    fs->stop_sweeper = 1;
+    pthread_cond_signal(&fs->sweeper_cond);
+    pthread_mutex_unlock(&fs->lock);
+    pthread_join(fs->sweeper, NULL);
+    fs->sweeper_running = 0;
+}
+
 void fs_free(struct fs *fs)
 {
     if (!fs)
         return;
-    if (fs->sweeper_running) {
-        pthread_mutex_lock(&fs->lock);
-        fs->stop_sweeper = 1;
-        pthread_cond_signal(&fs->sweeper_cond);
-        pthread_mutex_unlock(&fs->lock);
-        pthread_join(fs->sweeper, NULL);
-    }
+    fs_stop(fs);
     while (fs->dirs)
         dir_handle_free(fs, fs->dirs);
     while (fs->files)

@@ -21,6 +21,9 @@ struct fs *fs_new(double version_max_age);
 int fs_start(struct fs *fs, engine *e);
 void fs_set_session(struct fs *fs, struct fuse_session *se);
 /* Frees the state; the store is the caller's to close afterwards. */
+/* Stops the background thread (before the session goes away); fs_free does
+ * it too if need be. */
+void fs_stop(struct fs *fs);
 void fs_free(struct fs *fs);
 
 #endif

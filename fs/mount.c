@@ -287,6 +287,7 @@ int fs_main(int argc, char **argv)
     fuse_loop_cfg_set_idle_threads(cfg, a.threads / 4 > 4 ? a.threads / 4 : 4);
     rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
+    fs_stop(fs);
     fuse_remove_signal_handlers(se);
     status = rc < 0 ? 1 : 0;
     syslog(LOG_INFO, "unmounting %s", a.mountpoint);

@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
@@ -1207,6 +1208,68 @@ static void test_traversal_consistency(void **state)
     free(stop);
 }
 
+static size_t walked_files;
+
+static int count_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)st;
+    (void)ftw;
+    walked_files += flag == FTW_F;
+    return 0;
+}
+
+/* old_pinned of ctl/stats. */
+static long long old_pinned(const struct fx *f)
+{
+    json_t *stats = stats_of(f);
+    long long n = json_int_at(stats, "versions", "old_pinned", NULL);
+    json_decref(stats);
+    return n;
+}
+
+/* A walk that runs in a replaced version leaves the kernel's cache holding
+ * its entries; once nobody uses the version, the mount gets the kernel to drop
+ * them, and the version (its snapshot, the replaced data) is released. */
+static void test_old_versions_released(void **state)
+{
+    struct fx *f = *state;
+    char *sdir = mnt_path(f, "S");
+    int fd = open(sdir, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(sh_compact(f, f->src[0], "S"), 0);
+    /* walk the old version through the held directory */
+    int here = open(".", O_RDONLY | O_DIRECTORY);
+    assert_true(here >= 0);
+    assert_int_equal(fchdir(fd), 0);
+    walked_files = 0;
+    int rc = nftw(".", count_file, 16, FTW_PHYS);
+    assert_int_equal(fchdir(here), 0);
+    close(here);
+    assert_int_equal(rc, 0);
+    assert_true(walked_files > 100);
+    assert_int_equal(old_pinned(f), 1);
+    close(fd);
+    long long deadline = now_ms() + 10000;
+    long long pinned;
+    while ((pinned = old_pinned(f)) != 0 && now_ms() < deadline)
+        sleep_ms(100);
+    if (pinned)
+        fail_msg("%lld old versions still pinned 10 s after their last reader left", pinned);
+    free(sdir);
+}
+
+static int setup_release(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "300", "--seed", "1", NULL), 0);
+    assert_int_equal(syncstore("gen", f->base, "K", "--grants", "50", "--seed", "2", NULL), 0);
+    char *src = src_path(f, 0, "src");
+    assert_int_equal(syncstore("gen", src, "S", "--grants", "200", "--seed", "3", NULL), 0);
+    return fx_mount(f, NULL, NULL);
+}
+
 static void test_age_limit(void **state)
 {
     struct fx *f = *state;
@@ -1390,6 +1453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_stale_cache, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_traversal_consistency, setup_traverse, teardown),
         cmocka_unit_test_setup_teardown(test_age_limit, setup_age, teardown),
+        cmocka_unit_test_setup_teardown(test_old_versions_released, setup_release, teardown),
         cmocka_unit_test_setup_teardown(test_unmount_clean, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
     };
