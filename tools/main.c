@@ -39,7 +39,8 @@ static void print_usage(FILE *out)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'syncstore COMMAND --help' explains each command.\n"
           "Exit status: 0 success, 1 failure, 2 command-line error,\n"
-          "3 (compact) the source held nothing and the sync was excised.\n",
+          "3 (compact) the source held nothing and the sync was excised,\n"
+          "130 (compact, delete, bench) interrupted before the switch: nothing changed.\n",
           out);
 }
 
