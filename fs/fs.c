@@ -97,6 +97,12 @@ struct node {
     uint64_t size; /* K_FILE: the value's length */
     uint64_t hash;
     struct node *hash_next;
+    /* Where the kernel holds it: the directory and the name of its entry.  A
+     * node lives while the kernel knows it (nlookup) or any child of it. */
+    struct node *parent;
+    char *name;
+    uint64_t children;
+    int inval_sent; /* of a replaced version: no lookup since we invalidated its entry */
 };
 
 struct status {
@@ -241,8 +247,9 @@ static int table_grow(struct fs *fs)
 /* Finds or makes the node, and counts one kernel lookup of it.  Control files
  * get a new node at every lookup: the kernel serializes writes per inode, and
  * a second writer must reach us to be told EBUSY rather than wait. */
-static struct node *node_get(struct fs *fs, enum kind kind, struct version *ver, const char *bucket,
-                             const char *prefix, size_t prefix_len, uint64_t size)
+static struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                             struct version *ver, const char *bucket, const char *prefix,
+                             size_t prefix_len, uint64_t size)
 {
     uint64_t h = node_hash(kind, ver, bucket, prefix, prefix_len);
     int unique = kind == K_COMPACT_FILE || kind == K_DELETE_FILE;
@@ -253,6 +260,7 @@ static struct node *node_get(struct fs *fs, enum kind kind, struct version *ver,
                 ((!n->bucket && !bucket) || (n->bucket && bucket && !strcmp(n->bucket, bucket)))) {
                 n->nlookup++;
                 n->size = size;
+                n->inval_sent = 0; /* the kernel has an entry for it again */
                 return n;
             }
         }
@@ -268,6 +276,8 @@ static struct node *node_get(struct fs *fs, enum kind kind, struct version *ver,
     n->hash = h;
     if (bucket && !(n->bucket = strdup(bucket)))
         goto fail;
+    if (!(n->name = strdup(name)))
+        goto fail;
     if (prefix_len) {
         if (!(n->prefix = malloc(prefix_len + 1)))
             goto fail;
@@ -276,6 +286,8 @@ static struct node *node_get(struct fs *fs, enum kind kind, struct version *ver,
         n->prefix_len = prefix_len;
     }
     n->nlookup = 1;
+    n->parent = parent;
+    parent->children++;
     if (ver)
         ver->refs++;
     n->hash_next = fs->table[h % fs->table_size];
@@ -284,6 +296,7 @@ static struct node *node_get(struct fs *fs, enum kind kind, struct version *ver,
     return n;
 fail:
     free(n->bucket);
+    free(n->name);
     free(n);
     return NULL;
 }
@@ -299,21 +312,26 @@ static void node_forget(struct fs *fs, struct node *n, uint64_t count)
     if (node_static(fs, n))
         return;
     n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
-    if (n->nlookup)
-        return;
-    for (struct node **p = &fs->table[n->hash % fs->table_size]; *p; p = &(*p)->hash_next) {
-        if (*p == n) {
-            *p = n->hash_next;
-            break;
+    /* Free it, and then each parent that only it kept. */
+    while (n && !node_static(fs, n) && n->nlookup == 0 && n->children == 0) {
+        for (struct node **p = &fs->table[n->hash % fs->table_size]; *p; p = &(*p)->hash_next) {
+            if (*p == n) {
+                *p = n->hash_next;
+                break;
+            }
         }
+        fs->table_count--;
+        struct version *ver = n->ver;
+        struct node *parent = n->parent;
+        free(n->bucket);
+        free(n->prefix);
+        free(n->name);
+        free(n);
+        if (ver && --ver->refs == 0)
+            version_unlink_free(fs, ver);
+        parent->children--;
+        n = parent;
     }
-    fs->table_count--;
-    struct version *ver = n->ver;
-    free(n->bucket);
-    free(n->prefix);
-    free(n);
-    if (ver && --ver->refs == 0)
-        version_unlink_free(fs, ver);
 }
 
 static struct node *node_of(struct fs *fs, fuse_ino_t ino)
@@ -358,15 +376,20 @@ static void fill_attr(struct fs *fs, struct node *n, struct stat *st)
     }
 }
 
+/* How long the kernel may keep a node's entry and attributes: a version never
+ * changes (a replaced one's entries are invalidated by the sweeper). */
+static double node_timeout(const struct node *n)
+{
+    return n->kind <= K_DELETE_FILE ? CTL_TIMEOUT : ENTRY_TIMEOUT;
+}
+
 static void reply_entry(fuse_req_t req, struct fs *fs, struct node *n)
 {
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = ino_of(fs, n);
     fill_attr(fs, n, &e.attr);
-    int ctl = n->kind <= K_DELETE_FILE;
-    e.attr_timeout = ctl ? CTL_TIMEOUT : ENTRY_TIMEOUT;
-    e.entry_timeout = ctl ? CTL_TIMEOUT : ENTRY_TIMEOUT;
+    e.attr_timeout = e.entry_timeout = node_timeout(n);
     fuse_reply_entry(req, &e);
 }
 
@@ -690,7 +713,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 fs->versions = nv;
                 v = nv;
             }
-            n = node_get(fs, K_SYNC, v, NULL, NULL, 0, 0);
+            n = node_get(fs, p, name, K_SYNC, v, NULL, NULL, 0, 0);
             if (v->refs == 0 && !n) /* nothing references it */
                 version_unlink_free(fs, v);
             pthread_mutex_unlock(&fs->lock);
@@ -699,7 +722,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             goto reply;
         }
         pthread_mutex_lock(&fs->lock);
-        n = node_get(fs, K_SYNC, v, NULL, NULL, 0, 0);
+        n = node_get(fs, p, name, K_SYNC, v, NULL, NULL, 0, 0);
         pthread_mutex_unlock(&fs->lock);
         if (!n)
             err = ENOMEM;
@@ -723,8 +746,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 : engine_sync_exists(fs->e, NULL, name, NULL) != 1)
             break;
         pthread_mutex_lock(&fs->lock);
-        n = node_get(fs, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL, NULL,
-                     name, name_len, 0);
+        n = node_get(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL,
+                     NULL, name, name_len, 0);
         pthread_mutex_unlock(&fs->lock);
         if (!n)
             err = ENOMEM;
@@ -745,7 +768,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 engine_iter_free(it);
                 if (exists) {
                     pthread_mutex_lock(&fs->lock);
-                    n = node_get(fs, K_BUCKET, p->ver, name, NULL, 0, 0);
+                    n = node_get(fs, p, name, K_BUCKET, p->ver, name, NULL, 0, 0);
                     pthread_mutex_unlock(&fs->lock);
                 }
             }
@@ -754,8 +777,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             err = resolve(fs, s, p->ver->sync_id, p->bucket, p->prefix, p->prefix_len, name, &r);
             if (!err) {
                 pthread_mutex_lock(&fs->lock);
-                n = node_get(fs, r.is_dir ? K_DIR : K_FILE, p->ver, p->bucket, r.key, r.key_len,
-                             r.size);
+                n = node_get(fs, p, name, r.is_dir ? K_DIR : K_FILE, p->ver, p->bucket, r.key,
+                             r.key_len, r.size);
                 pthread_mutex_unlock(&fs->lock);
             }
         }
@@ -859,6 +882,7 @@ struct dir_handle {
 struct dir_out {
     fuse_req_t req;
     struct fs *fs;
+    struct node *dir; /* the directory listed */
     int plus;
     char *buf;
     size_t size, used;
@@ -893,7 +917,7 @@ static int dir_add(struct dir_out *o, struct dir_handle *h, const char *name, en
             n = node_of(fs, fixed_ino);
         } else {
             pthread_mutex_lock(&fs->lock);
-            n = node_get(fs, kind, ver, bucket, prefix, prefix_len, size);
+            n = node_get(fs, o->dir, name, kind, ver, bucket, prefix, prefix_len, size);
             pthread_mutex_unlock(&fs->lock);
             if (!n)
                 return 0;
@@ -904,8 +928,7 @@ static int dir_add(struct dir_out *o, struct dir_handle *h, const char *name, en
         } else {
             e.ino = ino_of(fs, n);
             fill_attr(fs, n, &e.attr);
-            int ctl = n->kind <= K_DELETE_FILE;
-            e.attr_timeout = e.entry_timeout = ctl ? CTL_TIMEOUT : ENTRY_TIMEOUT;
+            e.attr_timeout = e.entry_timeout = node_timeout(n);
         }
         fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, name, &e, next);
     }
@@ -1221,7 +1244,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    struct dir_out o = {.req = req, .fs = fs, .plus = plus, .buf = buf, .size = size};
+    struct dir_out o = {.req = req, .fs = fs, .dir = d, .plus = plus, .buf = buf, .size = size};
     if (off != h->next_off) /* a seek: start over and skip to the offset */
         dir_reset(h);
     off_t skip = off;
@@ -1547,8 +1570,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         return;
     }
     pthread_mutex_lock(&fs->lock);
-    struct node *n = node_get(fs, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL,
-                              NULL, name, strlen(name), 0);
+    struct node *n =
+        node_get(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL, NULL,
+                 name, strlen(name), 0);
     pthread_mutex_unlock(&fs->lock);
     struct open_file *h = calloc(1, sizeof *h);
     if (!n || !h) {
@@ -1860,11 +1884,15 @@ struct stale_entry {
     char *name;
 };
 
-/* The bucket entries of replaced versions that the kernel still holds (under
- * fs->lock).  A walk that ran in a replaced version leaves its entries in the
- * kernel's cache when it ends (they were valid for a day), and each holds a
- * node that pins the version's snapshot; invalidating the bucket entries makes
- * the kernel drop every unused entry below them, and forget those nodes. */
+/* The entries of replaced versions that the kernel may still cache (under
+ * fs->lock), each returned once per lookup of it.  An entry is valid for a
+ * day, and the kernel keeps an unused one until memory runs short: the entries
+ * a walk of a replaced version used (at the switch or after it) would keep
+ * their nodes, so the version and its snapshot of replaced data, for as long.
+ * An invalidated entry is unhashed: dropped at once if unused, else as soon as
+ * its last user lets go, and the kernel then forgets its node.  (The sync
+ * directory's own entry was invalidated by the switch; its name in the root
+ * now means the new version, so it is not touched again.) */
 static size_t stale_entries(struct fs *fs, struct stale_entry **out)
 {
     *out = NULL;
@@ -1876,28 +1904,23 @@ static size_t stale_entries(struct fs *fs, struct stale_entry **out)
     size_t n = 0, cap = 0;
     struct stale_entry *list = NULL;
     for (size_t i = 0; i < fs->table_size; i++) {
-        for (struct node *b = fs->table[i]; b; b = b->hash_next) {
-            if (b->kind != K_BUCKET || !b->ver || !b->ver->superseded)
-                continue;
-            /* its parent: the version's sync directory, which the kernel
-             * holds while it holds any entry below it */
-            uint64_t h = node_hash(K_SYNC, b->ver, NULL, NULL, 0);
-            struct node *d = fs->table[h % fs->table_size];
-            while (d && !(d->hash == h && d->kind == K_SYNC && d->ver == b->ver))
-                d = d->hash_next;
-            if (!d)
+        for (struct node *c = fs->table[i]; c; c = c->hash_next) {
+            if (!c->ver || !c->ver->superseded || c->inval_sent || c->kind == K_SYNC)
                 continue;
             if (n == cap) {
-                size_t grown = cap ? cap * 2 : 16;
+                size_t grown = cap ? cap * 2 : 64;
                 struct stale_entry *l = realloc(list, grown * sizeof *l);
-                if (!l)
-                    break;
+                if (!l) {
+                    *out = list;
+                    return n;
+                }
                 list = l;
                 cap = grown;
             }
-            if (!(list[n].name = strdup(b->bucket)))
+            if (!(list[n].name = strdup(c->name)))
                 break;
-            list[n++].parent = ino_of(fs, d);
+            list[n++].parent = ino_of(fs, c->parent);
+            c->inval_sent = 1;
         }
     }
     *out = list;
@@ -2011,6 +2034,7 @@ void fs_free(struct fs *fs)
             struct node *next = n->hash_next;
             free(n->bucket);
             free(n->prefix);
+            free(n->name);
             free(n);
             n = next;
         }
