@@ -50,7 +50,9 @@
  * page cache (the mount keeps file pages: keep_cache): the figures measure the
  * daemon, idle and during compactions alike.
  */
+#ifndef _GNU_SOURCE /* the project build defines it */
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -125,19 +127,19 @@ static uint64_t hist_pct(const struct hist *h, double p)
 enum { IDLE, BUSY, NPHASES };
 static const char *const phase_names[NPHASES] = {"idle", "busy"};
 
-#define COUNTERS(X)                                                                            \
-    X(reads)                                                                                   \
-    X(read_bytes)                                                                              \
-    X(listings)                                                                                \
-    X(entries)                                                                                 \
-    X(stats)                                                                                   \
-    X(ctl_reads)                                                                               \
-    X(walks)                                                                                   \
-    X(walks_cut)                                                                               \
-    X(seen_a)                                                                                  \
-    X(seen_b)                                                                                  \
-    X(seen_either)                                                                             \
-    X(vanished)                                                                                \
+#define COUNTERS(X)                                                                                \
+    X(reads)                                                                                       \
+    X(read_bytes)                                                                                  \
+    X(listings)                                                                                    \
+    X(entries)                                                                                     \
+    X(stats)                                                                                       \
+    X(ctl_reads)                                                                                   \
+    X(walks)                                                                                       \
+    X(walks_cut)                                                                                   \
+    X(seen_a)                                                                                      \
+    X(seen_b)                                                                                      \
+    X(seen_either)                                                                                 \
+    X(vanished)                                                                                    \
     X(errors)
 
 struct figures {
@@ -253,8 +255,8 @@ static void read_file(struct walk *w, int dfd, const char *name)
     w->path[plen] = '/';
     strcpy(w->path + plen + 1, name);
     uint64_t t0 = now_ns();
-    int fd = w->by_path ? open(w->path, O_RDONLY | O_CLOEXEC)
-                        : openat(dfd, name, O_RDONLY | O_CLOEXEC);
+    int fd =
+        w->by_path ? open(w->path, O_RDONLY | O_CLOEXEC) : openat(dfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (w->by_path && errno == ENOENT)
             fig[ph].vanished++;
@@ -435,7 +437,8 @@ static void walk_bucket(const char *mnt, const char *sync, const char *bucket, e
     else if (w.files == ex->b)
         fig[ph].seen_b++;
     else
-        error_at(ph, "walk of %s/%s counted %" PRIu64 " files: neither version A (%" PRIu64
+        error_at(ph,
+                 "walk of %s/%s counted %" PRIu64 " files: neither version A (%" PRIu64
                  ") nor B (%" PRIu64 ")",
                  sync, bucket, w.files, ex->a, ex->b);
 }
@@ -636,9 +639,10 @@ static void print_hist(const char *what, const char *ph, const struct hist *h)
         printf("  %-4s %-7s latency: no samples\n", ph, what);
         return;
     }
-    printf("  %-4s %-7s latency (%" PRIu64 "): p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-           ph, what, h->count, hist_pct(h, 50) / 1e6, hist_pct(h, 90) / 1e6,
-           hist_pct(h, 99) / 1e6, h->max / 1e6);
+    printf("  %-4s %-7s latency (%" PRIu64
+           "): p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
+           ph, what, h->count, hist_pct(h, 50) / 1e6, hist_pct(h, 90) / 1e6, hist_pct(h, 99) / 1e6,
+           h->max / 1e6);
 }
 
 static int cmd_merge(int argc, char **argv)
@@ -658,13 +662,13 @@ static int cmd_merge(int argc, char **argv)
             int ph;
             if (sscanf(line, "count %15s %31s %" SCNu64, p, what, &v) == 3) {
                 ph = !strcmp(p, "busy");
-#define GET(name)                                                                              \
-    if (!strcmp(what, #name))                                                                  \
+#define GET(name)                                                                                  \
+    if (!strcmp(what, #name))                                                                      \
         fig[ph].name += v;
                 COUNTERS(GET)
 #undef GET
-            } else if (sscanf(line, "hist %15s %31s %d %" SCNu64, p, what, &i, &v) == 4 &&
-                       i >= 0 && i < NBUCKETS) {
+            } else if (sscanf(line, "hist %15s %31s %d %" SCNu64, p, what, &i, &v) == 4 && i >= 0 &&
+                       i < NBUCKETS) {
                 ph = !strcmp(p, "busy");
                 struct hist *h = !strcmp(what, "read") ? &fig[ph].read_ns : &fig[ph].list_ns;
                 h->n[i] += v;
@@ -705,7 +709,8 @@ static int cmd_merge(int argc, char **argv)
     for (int p = 0; p < NPHASES; p++)
         print_hist("listing", phase_names[p], &fig[p].list_ns);
     printf("TOTAL readers=%d missing=%d errors=%" PRIu64 " reads=%" PRIu64 " listings=%" PRIu64
-           " walks=%" PRIu64 " idle_p50_us=%.0f idle_p99_us=%.0f busy_p50_us=%.0f busy_p99_us=%.0f\n",
+           " walks=%" PRIu64
+           " idle_p50_us=%.0f idle_p99_us=%.0f busy_p50_us=%.0f busy_p99_us=%.0f\n",
            readers, bad, errors, reads, listings, walks, hist_pct(&fig[IDLE].read_ns, 50) / 1e3,
            hist_pct(&fig[IDLE].read_ns, 99) / 1e3, hist_pct(&fig[BUSY].read_ns, 50) / 1e3,
            hist_pct(&fig[BUSY].read_ns, 99) / 1e3);
