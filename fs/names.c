@@ -65,13 +65,15 @@ static size_t encoded_len(const unsigned char *s, size_t len)
 }
 
 /* Encodes raw[from .. to) of a component of length comp_len into out (which
- * has room); returns the bytes written.  Dots are escaped only when the whole
- * component is "." or "..". */
+ * has room); returns the bytes written.  Dots are escaped only when the range
+ * is exactly "." or "..": a whole component, or the last chunk of a split one
+ * (other chunks are too long to be). */
 static size_t encode_range(const unsigned char *comp, size_t comp_len, size_t from, size_t to,
                            char *out)
 {
+    size_t n = to - from;
     int dots =
-        (comp_len == 1 && comp[0] == '.') || (comp_len == 2 && comp[0] == '.' && comp[1] == '.');
+        (n == 1 && comp[from] == '.') || (n == 2 && comp[from] == '.' && comp[from + 1] == '.');
     size_t o = 0;
     for (size_t i = from; i < to;) {
         size_t u = dots ? 0 : printable_char(comp + i, comp_len - i);

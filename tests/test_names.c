@@ -255,12 +255,35 @@ static void test_random_round_trips(void **state)
     }
 }
 
+/* Found by fuzz_names: a split component whose last chunk is "." or ".."
+ * gave a name "." or ".." inside the last chunk directory. */
+static void test_last_chunk_dots(void **state)
+{
+    (void)state;
+    char key[600];
+    memset(key, 'a', 504);
+    static struct path p;
+    memcpy(key + 504, ".", 1);
+    key_to_path(key, 505, 0, &p);
+    assert_int_equal(p.n, 3);
+    assert_string_equal(p.names[2], "%2E");
+    round_trip(key, 505, 0);
+    round_trip(key, 505, 1);
+    memcpy(key + 504, "../b", 4);
+    key_to_path(key, 508, 0, &p);
+    assert_int_equal(p.n, 4);
+    assert_string_equal(p.names[2], "%2E%2E");
+    assert_true(p.dirs[2]);
+    round_trip(key, 508, 0);
+    round_trip(key, 506, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ordinary),           cmocka_unit_test(test_documented_examples),
         cmocka_unit_test(test_long_components),    cmocka_unit_test(test_decode_rejects),
-        cmocka_unit_test(test_random_round_trips),
+        cmocka_unit_test(test_random_round_trips), cmocka_unit_test(test_last_chunk_dots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
