@@ -731,6 +731,99 @@ static void test_bad_rows(void **state)
     free(path);
 }
 
+/* Found by fuzz_c1z: a column "type" is written as "type_column", so beside a
+ * real "type_column" column the record held that name twice.  Such tables are
+ * refused, as are "x" beside "x_b64" (non-UTF-8 TEXT of x goes out as x_b64). */
+static void test_column_name_clash(void **state)
+{
+    struct fx *fx = *state;
+    char *path = tu_join(fx->dir, "clash.c1z");
+    make_c1z(fx, path,
+             "CREATE TABLE v1_resource_types (id integer primary key, external_id text,"
+             " type text, type_column text, sync_id text);"
+             "INSERT INTO v1_resource_types VALUES (1, 'user', 't', 'tc', 's1');");
+    expect_failure(fx, path, NULL, 0, "'type' and 'type_column'", "\"type_column\"");
+    make_c1z(fx, path,
+             "CREATE TABLE v1_entitlements (id integer primary key, external_id text,"
+             " note text, note_b64 text, sync_id text);"
+             "INSERT INTO v1_entitlements VALUES (1, 'e', 'n', 'nb', 's1');");
+    expect_failure(fx, path, NULL, 0, "'note' and 'note_b64'", "v1_entitlements");
+    /* "type" alone is fine, and so is a column named "id" that is left out. */
+    make_c1z(fx, path,
+             "CREATE TABLE v1_resource_types (id integer primary key, external_id text,"
+             " type text, sync_id text);"
+             "INSERT INTO v1_resource_types VALUES (1, 'user', 't', 's1');");
+    import_ok(fx, path, NULL, 0, NULL);
+    char *v = get_value(fx->e, "s1", "resource_types", "user", NULL);
+    assert_string_equal(v, "{\"type\":\"resource_type\",\"external_id\":\"user\","
+                           "\"type_column\":\"t\",\"sync_id\":\"s1\"}");
+    free(v);
+    free(path);
+}
+
+/* c1z_decompress(), the reader front the fuzzer drives: header checks and the
+ * output cap, from memory. */
+static void test_decompress_front(void **state)
+{
+    (void)state;
+    char raw[10000];
+    memset(raw, 'z', sizeof raw);
+    static const char magic[5] = {'C', '1', 'Z', 'F', '\0'};
+    char file[256];
+    memcpy(file, magic, sizeof magic);
+    size_t n = ZSTD_compress(file + 5, sizeof file - 5, raw, sizeof raw, 3);
+    assert_false(ZSTD_isError(n));
+    const struct {
+        uint64_t max;
+        int rc;
+        long written;
+    } cases[] = {{0, 0, 10000}, {10000, 0, 10000}, {9999, -EFBIG, -1}, {100, -EFBIG, -1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        FILE *in = fmemopen(file, 5 + n, "rb");
+        FILE *out = tmpfile();
+        assert_non_null(in);
+        assert_non_null(out);
+        char *msg = NULL;
+        int rc = c1z_decompress(in, "mem.c1z", fileno(out), "out", cases[i].max, &msg);
+        assert_int_equal(rc, cases[i].rc);
+        long written = lseek(fileno(out), 0, SEEK_CUR);
+        if (cases[i].rc) {
+            assert_non_null(msg);
+            assert_non_null(strstr(msg, "mem.c1z"));
+            assert_true(written <= (long)cases[i].max);
+        } else {
+            assert_null(msg);
+            assert_int_equal(written, cases[i].written);
+        }
+        free(msg);
+        fclose(in);
+        fclose(out);
+    }
+    const struct {
+        const char *data;
+        size_t len;
+        int rc;
+        const char *needle;
+    } bad[] = {
+        {"C1Z3\0\x28\xb5\x2f\xfd", 9, -ENOTSUP, "C1Z3"},
+        {"C1ZF", 4, -EINVAL, "bad header"},
+        {"C1ZF\0", 5, -EINVAL, "truncated"},
+        {"C1ZF\0\x28\xb5\x2f\xfd", 9, -EINVAL, "truncated"},
+        {"C1ZF\0nonsense", 13, -EINVAL, "corrupt"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        FILE *in = fmemopen((void *)bad[i].data, bad[i].len, "rb");
+        FILE *out = tmpfile();
+        char *msg = NULL;
+        assert_int_equal(c1z_decompress(in, "mem.c1z", fileno(out), "out", 0, &msg), bad[i].rc);
+        if (!msg || !strstr(msg, bad[i].needle))
+            fail_msg("case %zu: message '%s' lacks '%s'", i, msg ? msg : "", bad[i].needle);
+        free(msg);
+        fclose(in);
+        fclose(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +841,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_key_column, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_column_name_clash, setup, teardown),
+        cmocka_unit_test(test_decompress_front),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

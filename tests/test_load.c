@@ -441,6 +441,109 @@ static void test_dump_load_round_trip(void **state)
     free(dst);
 }
 
+/* ---- loader_parse_line: the pure parser the fuzzer drives ---- */
+
+static void test_parse_line(void **state)
+{
+    (void)state;
+    struct loader_line pl;
+    char *msg = NULL;
+    /* A blank line: nothing, no sync. */
+    assert_int_equal(loader_parse_line(" \t\r\n", 4, "s9", &pl, &msg), 0);
+    assert_int_equal(pl.n_records, 0);
+    assert_null(pl.sync);
+    loader_line_release(&pl);
+    /* A grant: three records; the first value is the line without its CRLF. */
+    const char grant[] = "{\"sync\":\"s1\",\"type\":\"grant\",\"id\":\"g\",\"entitlement\":\"e\","
+                         "\"principal_type\":\"user\",\"principal_id\":\"u\"}\r\n";
+    size_t len = strlen(grant);
+    assert_int_equal(loader_parse_line(grant, len, NULL, &pl, &msg), 0);
+    assert_string_equal(pl.sync, "s1");
+    assert_int_equal(pl.n_records, 3);
+    assert_string_equal(pl.records[0].bucket, "grants");
+    assert_int_equal(pl.records[0].key_len, 1);
+    assert_memory_equal(pl.records[0].key, "g", 1);
+    assert_ptr_equal(pl.records[0].value, grant);
+    assert_int_equal(pl.records[0].value_len, len - 2);
+    assert_string_equal(pl.records[1].bucket, "grants_by_entitlement");
+    assert_int_equal(pl.records[1].key_len, 3);
+    assert_memory_equal(pl.records[1].key, "e/g", 3);
+    assert_int_equal(pl.records[1].value_len, 0);
+    assert_string_equal(pl.records[2].bucket, "grants_by_principal");
+    assert_int_equal(pl.records[2].key_len, 8);
+    assert_memory_equal(pl.records[2].key, "user/u/g", 8);
+    loader_line_release(&pl);
+    /* A raw line with base64 bytes, its sync from --sync. */
+    const char raw[] = "{\"bucket\":\"b\",\"key_b64\":\"AP8=\",\"value\":\"a\\u0000b\"}";
+    assert_int_equal(loader_parse_line(raw, strlen(raw), "s2", &pl, &msg), 0);
+    assert_string_equal(pl.sync, "s2");
+    assert_int_equal(pl.n_records, 1);
+    assert_int_equal(pl.records[0].key_len, 2);
+    assert_memory_equal(pl.records[0].key, "\x00\xff", 2);
+    assert_int_equal(pl.records[0].value_len, 3);
+    assert_memory_equal(pl.records[0].value, "a\0b", 3);
+    loader_line_release(&pl);
+    /* Limits are loader_add()'s business: this parses, and the load refuses it. */
+    const char bad_bucket[] = "{\"sync\":\"s1\",\"bucket\":\"NO\",\"key\":\"k\",\"value\":\"\"}";
+    assert_int_equal(loader_parse_line(bad_bucket, strlen(bad_bucket), NULL, &pl, &msg), 0);
+    assert_int_equal(pl.n_records, 1);
+    loader_line_release(&pl);
+    /* A refused line: a message, no records, and release is still safe. */
+    assert_int_equal(loader_parse_line("{", 1, NULL, &pl, &msg), -EINVAL);
+    assert_non_null(msg);
+    assert_int_equal(pl.n_records, 0);
+    loader_line_release(&pl);
+    free(msg);
+}
+
+/* A "type" with a NUL byte is not the type before the NUL. */
+static void test_type_with_nul(void **state)
+{
+    struct fx *f = *state;
+    char *msg = NULL;
+    int bad = 0;
+    int rc = load_text(f->e, "{\"sync\":\"s\",\"type\":\"entitlement\\u0000x\",\"id\":\"e\"}\n", 0,
+                       NULL, 0, &bad, &msg);
+    assert_int_equal(rc, -EINVAL);
+    assert_int_equal(bad, 1);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "\"type\" holds a NUL byte"));
+    free(msg);
+    assert_int_equal(count(f->e, NULL, NULL), 0);
+}
+
+/* Found by fuzz_load: "sync":"" matched the loader's initially empty "last
+ * sync" and skipped validation, so the record went to an on-disk key starting
+ * with 0x00, in the metadata space. */
+static void test_empty_sync(void **state)
+{
+    struct fx *f = *state;
+    char *msg = NULL;
+    int bad = 0;
+    int rc = load_text(f->e, "{\"sync\":\"\",\"bucket\":\"b\",\"key\":\"k\",\"value\":\"v\"}\n", 0,
+                       NULL, 0, &bad, &msg);
+    assert_int_equal(rc, -EINVAL);
+    assert_int_equal(bad, 1);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "sync_id is empty"));
+    free(msg);
+    struct loader_options opt = {.replace = 1};
+    loader *l = NULL;
+    assert_int_equal(loader_new(f->e, &opt, &l, NULL), 0);
+    assert_int_equal(loader_name_sync(l, "", NULL), -EINVAL);
+    assert_int_equal(loader_add(l, "", "b", "k", 1, "v", 1, NULL), -EINVAL);
+    assert_int_equal(loader_add(l, "s", "b", "k", 1, "v", 1, NULL), 0);
+    assert_int_equal(loader_add(l, "", "b", "k", 1, "v", 1, NULL), -EINVAL);
+    assert_int_equal(loader_commit(l, NULL, NULL), 0);
+    loader_free(l);
+    assert_int_equal(count(f->e, NULL, NULL), 1);
+    /* Nothing below the first sync_id byte. */
+    engine_iter *it = engine_iter_new_range(f->e, NULL, "\0", 1, "\x01", 1);
+    engine_iter_seek_first(it);
+    assert_false(engine_iter_valid(it));
+    engine_iter_free(it);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +556,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_load_round_trip, setup, teardown),
+        cmocka_unit_test(test_parse_line),
+        cmocka_unit_test_setup_teardown(test_type_with_nul, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

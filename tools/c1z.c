@@ -205,17 +205,19 @@ static int check_header(FILE *f, const char *path, char **msg)
     return 0;
 }
 
-/* Streams the zstd body of f into im->tmp_fd. */
-static int decompress_body(struct import *im, FILE *f, char **msg)
+/* Streams the zstd body of f into out_fd, at most max_bytes (0: no limit). */
+static int decompress_body(FILE *f, const char *path, int out_fd, const char *out_name,
+                           uint64_t max_bytes, char **msg)
 {
     size_t in_cap = ZSTD_DStreamInSize(), out_cap = ZSTD_DStreamOutSize();
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
     void *in = malloc(in_cap), *out = malloc(out_cap);
     int rc = 0, seen_input = 0;
     size_t last = 0;
+    uint64_t total = 0;
 
     if (!dctx || !in || !out) {
-        rc = set_msg(msg, -ENOMEM, "out of memory decompressing '%s'", im->path);
+        rc = set_msg(msg, -ENOMEM, "out of memory decompressing '%s'", path);
         goto out;
     }
     for (;;) {
@@ -223,7 +225,7 @@ static int decompress_body(struct import *im, FILE *f, char **msg)
         if (n == 0) {
             if (ferror(f)) {
                 int err = errno ? errno : EIO;
-                rc = set_msg(msg, -err, "cannot read '%s': %s", im->path, strerror(err));
+                rc = set_msg(msg, -err, "cannot read '%s': %s", path, strerror(err));
                 goto out;
             }
             break;
@@ -235,29 +237,44 @@ static int decompress_body(struct import *im, FILE *f, char **msg)
             ob = (ZSTD_outBuffer){out, out_cap, 0};
             last = ZSTD_decompressStream(dctx, &ob, &ib);
             if (ZSTD_isError(last)) {
-                rc = set_msg(msg, -EINVAL, "'%s' is corrupt (zstd: %s)", im->path,
+                rc = set_msg(msg, -EINVAL, "'%s' is corrupt (zstd: %s)", path,
                              ZSTD_getErrorName(last));
                 goto out;
             }
-            rc = write_all(im->tmp_fd, out, ob.pos);
+            total += ob.pos;
+            if (max_bytes && total > max_bytes) {
+                rc = set_msg(msg, -EFBIG, "'%s' decompresses to more than %llu bytes", path,
+                             (unsigned long long)max_bytes);
+                goto out;
+            }
+            rc = write_all(out_fd, out, ob.pos);
             if (rc) {
-                rc = set_msg(msg, rc, "cannot write temporary file '%s' for '%s': %s", im->tmp_path,
-                             im->path, strerror(-rc));
+                rc = set_msg(msg, rc, "cannot write temporary file '%s' for '%s': %s", out_name,
+                             path, strerror(-rc));
                 goto out;
             }
         } while (ib.pos < ib.size || ob.pos == ob.size);
     }
     if (!seen_input) {
-        rc = set_msg(msg, -EINVAL, "'%s' is truncated (nothing after the c1z header)", im->path);
+        rc = set_msg(msg, -EINVAL, "'%s' is truncated (nothing after the c1z header)", path);
         goto out;
     }
     if (last != 0)
-        rc = set_msg(msg, -EINVAL, "'%s' is truncated (the zstd stream ends early)", im->path);
+        rc = set_msg(msg, -EINVAL, "'%s' is truncated (the zstd stream ends early)", path);
 out:
     ZSTD_freeDCtx(dctx);
     free(in);
     free(out);
     return rc;
+}
+
+int c1z_decompress(FILE *f, const char *path, int out_fd, const char *out_name, uint64_t max_bytes,
+                   char **msg)
+{
+    int rc = check_header(f, path, msg);
+    if (rc)
+        return rc;
+    return decompress_body(f, path, out_fd, out_name, max_bytes, msg);
 }
 
 static int make_temp_file(struct import *im, char **msg)
@@ -428,6 +445,27 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
                            im->path, def->name);
         c->json_name[i] = json_field_name(name, "");
         c->json_name_b64[i] = json_field_name(name, "_b64");
+    }
+    /* Two columns must not be able to write the same JSON name ("type" is
+     * written as "type_column", TEXT that is not UTF-8 as "<name>_b64"): the
+     * value would hold a name twice and lose one of the columns. */
+    for (int i = 0; i < c->n; i++) {
+        if (i == c->id)
+            continue;
+        for (int j = i + 1; j < c->n; j++) {
+            if (j == c->id)
+                continue;
+            const char *a[2] = {c->json_name[i], c->json_name_b64[i]};
+            const char *b[2] = {c->json_name[j], c->json_name_b64[j]};
+            for (int x = 0; x < 4; x++)
+                if (!strcmp(a[x / 2], b[x % 2]))
+                    return set_msg(msg, -EINVAL,
+                                   "'%s': table %s has columns '%s' and '%s', which would both "
+                                   "be written as %.*s in a record",
+                                   im->path, def->name, sqlite3_column_name(st, i),
+                                   sqlite3_column_name(st, j), (int)strlen(a[x / 2]) - 2,
+                                   a[x / 2] + 1);
+        }
     }
     return 0;
 }
@@ -793,7 +831,7 @@ int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t 
     rc = make_temp_file(&im, msg);
     if (rc)
         goto err;
-    rc = decompress_body(&im, f, msg);
+    rc = decompress_body(f, path, im.tmp_fd, im.tmp_path, 0, msg);
     if (rc)
         goto err;
     fclose(f);

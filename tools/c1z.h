@@ -13,7 +13,9 @@
  *     TEXT that is not valid UTF-8 or holds a NUL byte is written like a BLOB,
  *     as "<name>_b64", so the value stays valid JSON and keeps the exact bytes.
  *     A column literally named "type" is written as "type_column" so that it
- *     cannot clash with the record's own "type".
+ *     cannot clash with the record's own "type".  A table whose columns could
+ *     write one name twice ("type" beside "type_column", "x" beside "x_b64")
+ *     is refused (-EINVAL): the record would lose one of them.
  *
  * Buckets and keys (the "type" written in parentheses):
  *
@@ -40,6 +42,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "engine.h"
 
@@ -101,5 +104,18 @@ void c1z_stats_release(struct c1z_stats *stats);
  */
 int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
                struct c1z_stats *stats, char **msg);
+
+/*
+ * The first step of c1z_import(), exposed for the fuzzer: checks the header at
+ * the current position of f and streams the zstd body after it into out_fd
+ * (written from its current offset; out_name names it in messages).  path
+ * names the input in messages.  With max_bytes not 0, a body that
+ * decompresses to more than max_bytes bytes is refused with -EFBIG, after
+ * at most max_bytes were written.  Other errors as c1z_import(): -EINVAL (bad
+ * header, corrupt or truncated zstd), -ENOTSUP (C1Z3), a negated errno from
+ * reading f or writing out_fd.
+ */
+int c1z_decompress(FILE *f, const char *path, int out_fd, const char *out_name, uint64_t max_bytes,
+                   char **msg);
 
 #endif

@@ -100,12 +100,13 @@ static int cmp_str(const void *a, const void *b)
 
 int loader_name_sync(loader *l, const char *sync_id, char **msg)
 {
-    if (!strcmp(sync_id, l->last_sync))
+    /* last_sync starts empty, and "" is no valid sync_id: check before the shortcut. */
+    if (l->last_sync[0] && !strcmp(sync_id, l->last_sync))
         return 0;
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
     if (rc)
         return rc;
-    strcpy(l->last_sync, sync_id);
+    snprintf(l->last_sync, sizeof l->last_sync, "%s", sync_id);
     if (l->n_syncs && bsearch(&sync_id, l->syncs, l->n_syncs, sizeof *l->syncs, cmp_str))
         return 0;
     if (l->n_syncs == l->syncs_cap) {
@@ -279,9 +280,8 @@ static int need_id(json_t *obj, const char *name, const char *type, const char *
     return 0;
 }
 
-/* Reads "name" or "name_b64" (exactly one) into out.  *present tells whether
- * either was there. */
-static int bytes_field(json_t *obj, const char *name, struct buf *out, int required, char **msg)
+/* Reads "name" or "name_b64" (exactly one) into out. */
+static int bytes_field(json_t *obj, const char *name, struct buf *out, char **msg)
 {
     char b64name[32];
     snprintf(b64name, sizeof b64name, "%s_b64", name);
@@ -289,11 +289,8 @@ static int bytes_field(json_t *obj, const char *name, struct buf *out, int requi
     json_t *b64 = json_object_get(obj, b64name);
     if (plain && b64)
         return engine_msgf(msg, -EINVAL, "line has both \"%s\" and \"%s\"", name, b64name);
-    if (!plain && !b64) {
-        if (required)
-            return engine_msgf(msg, -EINVAL, "line has neither \"%s\" nor \"%s\"", name, b64name);
-        return 0;
-    }
+    if (!plain && !b64)
+        return engine_msgf(msg, -EINVAL, "line has neither \"%s\" nor \"%s\"", name, b64name);
     json_t *v = plain ? plain : b64;
     if (!json_is_string(v))
         return engine_msgf(msg, -EINVAL, "\"%s\" must be a string", plain ? name : b64name);
@@ -306,7 +303,15 @@ static int bytes_field(json_t *obj, const char *name, struct buf *out, int requi
     return 0;
 }
 
-static int add_raw(loader *l, json_t *obj, const char *sync, char **msg)
+static void set_record(struct loader_line *pl, size_t i, const char *bucket, const char *key,
+                       size_t key_len, const char *value, size_t value_len)
+{
+    pl->records[i] = (struct loader_record){bucket, key, key_len, value, value_len};
+    if (pl->n_records < i + 1)
+        pl->n_records = i + 1;
+}
+
+static int parse_raw(struct loader_line *pl, json_t *obj, char **msg)
 {
     const char *key_name;
     json_t *v;
@@ -323,21 +328,17 @@ static int add_raw(loader *l, json_t *obj, const char *sync, char **msg)
         return engine_msgf(msg, -EINVAL, "\"bucket\" must be a string");
     if (strlen(bucket) != bucket_len)
         return engine_msgf(msg, -EINVAL, "bucket name holds a NUL byte");
-    struct buf key = BUF_INIT, value = BUF_INIT;
+    struct buf *key = &pl->owned[0], *value = &pl->owned[1];
     int rc;
-    if ((rc = bytes_field(obj, "key", &key, 1, msg)) ||
-        (rc = bytes_field(obj, "value", &value, 1, msg)))
-        goto out;
-    rc = loader_add(l, sync, bucket, key.data, key.len, value.data, value.len, msg);
-out:
-    buf_release(&key);
-    buf_release(&value);
-    return rc;
+    if ((rc = bytes_field(obj, "key", key, msg)) || (rc = bytes_field(obj, "value", value, msg)))
+        return rc;
+    set_record(pl, 0, bucket, key->data, key->len, value->data, value->len);
+    return 0;
 }
 
 /* Joins up to three id parts with '/' into out. */
-static int join_key(struct buf *out, const char *a, size_t al, const char *b, size_t bl,
-                    const char *c, size_t cl)
+static void join_key(struct buf *out, const char *a, size_t al, const char *b, size_t bl,
+                     const char *c, size_t cl)
 {
     buf_reset(out);
     buf_add(out, a, al);
@@ -349,48 +350,43 @@ static int join_key(struct buf *out, const char *a, size_t al, const char *b, si
         buf_addc(out, '/');
         buf_add(out, c, cl);
     }
-    return 0;
 }
 
-static int add_typed(loader *l, json_t *obj, const char *type, const char *sync, const char *line,
-                     size_t len, char **msg)
+static int parse_typed(struct loader_line *pl, json_t *obj, const char *type, size_t type_len,
+                       const char *line, size_t len, char **msg)
 {
-    const char *id, *a, *b;
-    size_t id_len, a_len, b_len;
+    const char *id = NULL, *a = NULL, *b = NULL, *ent = NULL;
+    size_t id_len = 0, a_len = 0, b_len = 0, ent_len = 0;
     int rc;
-    struct buf key = BUF_INIT;
     if ((rc = need_id(obj, "id", type, &id, &id_len, msg)))
         return rc;
-    if (!strcmp(type, "resource_type")) {
-        rc = loader_add(l, sync, "resource_types", id, id_len, line, len, msg);
+    if (strlen(type) != type_len) {
+        /* strcmp() below would see only the part before the NUL. */
+        rc = engine_msgf(msg, -EINVAL, "\"type\" holds a NUL byte");
+    } else if (!strcmp(type, "resource_type")) {
+        set_record(pl, 0, "resource_types", id, id_len, line, len);
     } else if (!strcmp(type, "entitlement")) {
-        rc = loader_add(l, sync, "entitlements", id, id_len, line, len, msg);
+        set_record(pl, 0, "entitlements", id, id_len, line, len);
     } else if (!strcmp(type, "resource")) {
         if ((rc = need_id(obj, "resource_type", type, &a, &a_len, msg)))
-            goto out;
-        join_key(&key, a, a_len, id, id_len, NULL, 0);
-        rc = loader_add(l, sync, "resources", key.data, key.len, line, len, msg);
+            return rc;
+        join_key(&pl->owned[0], a, a_len, id, id_len, NULL, 0);
+        set_record(pl, 0, "resources", pl->owned[0].data, pl->owned[0].len, line, len);
     } else if (!strcmp(type, "grant")) {
-        const char *ent;
-        size_t ent_len;
         if ((rc = need_id(obj, "entitlement", type, &ent, &ent_len, msg)) ||
             (rc = need_id(obj, "principal_type", type, &a, &a_len, msg)) ||
             (rc = need_id(obj, "principal_id", type, &b, &b_len, msg)))
-            goto out;
-        if ((rc = loader_add(l, sync, "grants", id, id_len, line, len, msg)))
-            goto out;
-        join_key(&key, ent, ent_len, id, id_len, NULL, 0);
-        if ((rc = loader_add(l, sync, "grants_by_entitlement", key.data, key.len, "", 0, msg)))
-            goto out;
-        join_key(&key, a, a_len, b, b_len, id, id_len);
-        rc = loader_add(l, sync, "grants_by_principal", key.data, key.len, "", 0, msg);
+            return rc;
+        set_record(pl, 0, "grants", id, id_len, line, len);
+        join_key(&pl->owned[1], ent, ent_len, id, id_len, NULL, 0);
+        set_record(pl, 1, "grants_by_entitlement", pl->owned[1].data, pl->owned[1].len, "", 0);
+        join_key(&pl->owned[2], a, a_len, b, b_len, id, id_len);
+        set_record(pl, 2, "grants_by_principal", pl->owned[2].data, pl->owned[2].len, "", 0);
     } else {
         rc = engine_msgf(msg, -EINVAL,
                          "unknown type \"%s\" (resource_type, resource, entitlement or grant)",
                          type);
     }
-out:
-    buf_release(&key);
     return rc;
 }
 
@@ -402,8 +398,23 @@ static int is_blank(const char *s, size_t len)
     return 1;
 }
 
-int loader_add_line(loader *l, const char *line, size_t len, char **msg)
+void loader_line_release(struct loader_line *pl)
 {
+    if (pl->json)
+        json_decref(pl->json);
+    for (int i = 0; i < LOADER_LINE_RECORDS; i++)
+        buf_release(&pl->owned[i]);
+    memset(pl, 0, sizeof *pl);
+    for (int i = 0; i < LOADER_LINE_RECORDS; i++)
+        buf_init(&pl->owned[i]);
+}
+
+int loader_parse_line(const char *line, size_t len, const char *default_sync,
+                      struct loader_line *pl, char **msg)
+{
+    memset(pl, 0, sizeof *pl);
+    for (int i = 0; i < LOADER_LINE_RECORDS; i++)
+        buf_init(&pl->owned[i]);
     if (len && line[len - 1] == '\n')
         len--;
     if (len && line[len - 1] == '\r')
@@ -414,50 +425,53 @@ int loader_add_line(loader *l, const char *line, size_t len, char **msg)
     json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
     if (!obj)
         return engine_msgf(msg, -EINVAL, "bad JSON at column %d: %s", jerr.column, jerr.text);
-    int rc;
-    if (!json_is_object(obj)) {
-        rc = engine_msgf(msg, -EINVAL, "a line must be a JSON object");
-        goto out;
-    }
+    pl->json = obj;
+    if (!json_is_object(obj))
+        return engine_msgf(msg, -EINVAL, "a line must be a JSON object");
     json_t *sync_v = json_object_get(obj, "sync");
-    const char *sync = l->opt.default_sync;
+    const char *sync = default_sync;
     if (sync_v) {
-        if (!json_is_string(sync_v)) {
-            rc = engine_msgf(msg, -EINVAL, "\"sync\" must be a string");
-            goto out;
-        }
+        if (!json_is_string(sync_v))
+            return engine_msgf(msg, -EINVAL, "\"sync\" must be a string");
         const char *s = json_string_value(sync_v);
-        if (strlen(s) != json_string_length(sync_v)) {
-            rc = engine_msgf(msg, -EINVAL, "\"sync\" holds a NUL byte");
-            goto out;
-        }
-        if (sync && strcmp(sync, s)) {
-            rc = engine_msgf(msg, -EINVAL, "\"sync\" is '%s' but --sync is '%s'", s, sync);
-            goto out;
-        }
+        if (strlen(s) != json_string_length(sync_v))
+            return engine_msgf(msg, -EINVAL, "\"sync\" holds a NUL byte");
+        if (sync && strcmp(sync, s))
+            return engine_msgf(msg, -EINVAL, "\"sync\" is '%s' but --sync is '%s'", s, sync);
         sync = s;
     }
-    if (!sync) {
-        rc = engine_msgf(msg, -EINVAL, "line has no \"sync\" and no --sync was given");
-        goto out;
-    }
+    if (!sync)
+        return engine_msgf(msg, -EINVAL, "line has no \"sync\" and no --sync was given");
+    pl->sync = sync;
     json_t *type = json_object_get(obj, "type");
     json_t *bucket = json_object_get(obj, "bucket");
-    if (type && bucket) {
+    int rc;
+    if (type && bucket)
         rc = engine_msgf(msg, -EINVAL, "line has both \"type\" and \"bucket\"");
-    } else if (type) {
-        if (!json_is_string(type))
-            rc = engine_msgf(msg, -EINVAL, "\"type\" must be a string");
-        else
-            rc = add_typed(l, obj, json_string_value(type), sync, line, len, msg);
-    } else if (bucket) {
-        rc = add_raw(l, obj, sync, msg);
-    } else {
+    else if (type && !json_is_string(type))
+        rc = engine_msgf(msg, -EINVAL, "\"type\" must be a string");
+    else if (type)
+        rc =
+            parse_typed(pl, obj, json_string_value(type), json_string_length(type), line, len, msg);
+    else if (bucket)
+        rc = parse_raw(pl, obj, msg);
+    else
         rc = engine_msgf(msg, -EINVAL, "line has neither \"type\" nor \"bucket\"");
+    if (rc)
+        pl->n_records = 0;
+    return rc;
+}
+
+int loader_add_line(loader *l, const char *line, size_t len, char **msg)
+{
+    struct loader_line pl;
+    int rc = loader_parse_line(line, len, l->opt.default_sync, &pl, msg);
+    for (size_t i = 0; !rc && i < pl.n_records; i++) {
+        const struct loader_record *r = &pl.records[i];
+        rc = loader_add(l, pl.sync, r->bucket, r->key, r->key_len, r->value, r->value_len, msg);
     }
-    if (rc == 0)
+    if (rc == 0 && pl.n_records)
         l->stats.lines++;
-out:
-    json_decref(obj);
+    loader_line_release(&pl);
     return rc;
 }
