@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -169,14 +170,18 @@ static int read_format(const char *path, char **msg)
                            strerror(errno));
     }
     char line[64] = "";
-    int version = -1;
-    char tail = 0;
-    if (fgets(line, sizeof line, f) && sscanf(line, FORMAT_MAGIC " %d%c", &version, &tail) == 2 &&
-        tail == '\n' && version > 0) {
-        fclose(f);
-        return version;
-    }
+    int ok = fgets(line, sizeof line, f) != NULL;
     fclose(f);
+    /* "syncstore-store N\n", N a positive decimal */
+    size_t magic = strlen(FORMAT_MAGIC);
+    if (ok && !strncmp(line, FORMAT_MAGIC, magic) && line[magic] == ' ' && line[magic + 1] >= '1' &&
+        line[magic + 1] <= '9') {
+        char *end;
+        errno = 0;
+        long version = strtol(line + magic + 1, &end, 10);
+        if (!errno && version <= INT_MAX && !strcmp(end, "\n"))
+            return (int)version;
+    }
     return engine_msgf(msg, ENGINE_ENOTSTORE, "'%s' is not a syncstore store (bad FORMAT marker)",
                        path);
 }
@@ -801,7 +806,7 @@ int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg)
 {
     if (ing->n == ing->cap) {
         size_t cap = ing->cap ? ing->cap * 2 : 8;
-        engine_sst **files = realloc(ing->files, cap * sizeof *files);
+        engine_sst **files = realloc(ing->files, cap * sizeof(engine_sst *));
         if (!files)
             return -ENOMEM;
         ing->files = files;
@@ -899,10 +904,22 @@ void engine_test_pause(int which)
     const char *spec = getenv(ENGINE_PAUSE_ENV);
     if (!spec || !*spec)
         return;
-    long pause[3] = {0, 0, 0};
-    if (which < 0 || which > 2 || sscanf(spec, "%ld,%ld,%ld", &pause[0], &pause[1], &pause[2]) < 1)
+    if (which < 0 || which > 2)
         return;
-    long ms = pause[which];
+    /* "MS_BEFORE,MS_AFTER[,MS_STREAM]": take the field for `which` */
+    const char *p = spec;
+    for (int i = 0; i < which && p; i++) {
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    if (!p)
+        return;
+    char *end;
+    errno = 0;
+    long ms = strtol(p, &end, 10);
+    if (errno || end == p || ms > 600000)
+        return;
     if (ms > 0) {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -1191,7 +1208,7 @@ static int hint_after(void *arg, const char *name, const char *value, size_t len
     const char *sync_id = name + strlen(RECLAIM_PREFIX);
     if (strcmp(sync_id, w->after) <= 0 || strlen(sync_id) > ENGINE_SYNC_ID_MAX)
         return 0;
-    strcpy(w->h->sync_id, sync_id);
+    memcpy(w->h->sync_id, sync_id, strlen(sync_id) + 1);
     if (len >= sizeof w->h->gen)
         len = sizeof w->h->gen - 1;
     memcpy(w->h->gen, value, len);
@@ -1233,7 +1250,7 @@ static void *reclaim_main(void *arg)
             snprintf(name, sizeof name, RECLAIM_PREFIX "%s", h.sync_id);
             char *now = NULL;
             size_t len;
-            if (engine_meta_get(e, name, &now, &len, NULL) == 0 && !strcmp(now, h.gen))
+            if (engine_meta_get(e, name, &now, &len, NULL) == 0 && now && !strcmp(now, h.gen))
                 engine_meta_delete(e, name, NULL);
             free(now);
         }

@@ -42,7 +42,7 @@ int engine_msgf(char **msg, int code, const char *fmt, ...) __attribute__((forma
 #define ENGINE_SYNC_ID_MAX 128
 #define ENGINE_BUCKET_MAX 64
 #define ENGINE_KEY_MAX 1024
-#define ENGINE_VALUE_MAX (64u * 1024 * 1024)
+#define ENGINE_VALUE_MAX (64u << 20)
 #define ENGINE_FORMAT_VERSION 1
 /* Longest on-disk key: sync 0x00 bucket 0x00 key. */
 #define ENGINE_DISK_KEY_MAX (ENGINE_SYNC_ID_MAX + 1 + ENGINE_BUCKET_MAX + 1 + ENGINE_KEY_MAX)

@@ -226,7 +226,7 @@ static uint64_t node_hash(enum kind kind, const struct version *ver, const char 
 static int table_grow(struct fs *fs)
 {
     size_t size = fs->table_size ? fs->table_size * 2 : 1024;
-    struct node **t = calloc(size, sizeof *t);
+    struct node **t = calloc(size, sizeof(struct node *));
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < fs->table_size; i++) {
@@ -313,7 +313,7 @@ static void node_forget(struct fs *fs, struct node *n, uint64_t count)
         return;
     n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
     /* Free it, and then each parent that only it kept. */
-    while (n && !node_static(fs, n) && n->nlookup == 0 && n->children == 0) {
+    while (!node_static(fs, n) && n->nlookup == 0 && n->children == 0) {
         for (struct node **p = &fs->table[n->hash % fs->table_size]; *p; p = &(*p)->hash_next) {
             if (*p == n) {
                 *p = n->hash_next;
@@ -916,7 +916,8 @@ static int dir_add(struct dir_out *o, struct dir_handle *h, const char *name, en
         if (fixed_ino) {
             n = node_of(fs, fixed_ino);
         } else {
-            pthread_mutex_lock(&fs->lock);
+            /* The analyzer loses fs through the ino <-> pointer casts above. */
+            pthread_mutex_lock(&fs->lock); // NOLINT(clang-analyzer-core.NonNullParamChecker)
             n = node_get(fs, o->dir, name, kind, ver, bucket, prefix, prefix_len, size);
             pthread_mutex_unlock(&fs->lock);
             if (!n)
@@ -1945,9 +1946,9 @@ static void *sweeper_main(void *arg)
                                                  strlen(stale[i].name));
                 free(stale[i].name);
             }
-            free(stale);
             pthread_mutex_lock(&fs->lock);
         }
+        free(stale);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;

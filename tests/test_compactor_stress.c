@@ -869,18 +869,12 @@ static void crash_trial(struct world *w, int trial, uint64_t *rng, const char *b
     char self[4096];
     double kill_after_ms = 0;
     if (cli) {
-        char *argv[] = {
-            "/bin/sh",
-            "-c",
+        static const char loop[] =
             "while :; do "
             "\"$0\" compact \"$1\" \"$2\" \"$4\" --piece-size 4096 >/dev/null || exit 1; "
-            "\"$0\" compact \"$1\" \"$3\" \"$4\" >/dev/null || exit 1; done",
-            (char *)bin,
-            base,
-            w->src_b,
-            w->src_a,
-            SYNC_S,
-            NULL};
+            "\"$0\" compact \"$1\" \"$3\" \"$4\" >/dev/null || exit 1; done";
+        char *argv[] = {"/bin/sh", "-c",     (char *)loop, (char *)bin, base,
+                        w->src_b,  w->src_a, SYNC_S,       NULL};
         pid = spawn(argv, env);
         kill_after_ms = (double)(rng_next(rng) % 500);
         sleep_ms(kill_after_ms);

@@ -103,7 +103,7 @@ static char *fixture_db(struct fx *fx, const char *relpath)
     assert_non_null(out);
     ZSTD_DCtx *d = ZSTD_createDCtx();
     size_t cap = ZSTD_DStreamOutSize();
-    void *obuf = malloc(cap);
+    void *obuf = calloc(1, cap);
     ZSTD_inBuffer in = {data + 5, len - 5, 0};
     size_t ret = 1;
     while (in.pos < in.size || ret != 0) {

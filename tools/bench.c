@@ -342,7 +342,7 @@ static int settle_store(engine *e, double *seconds, char **msg)
         if (now_seconds() - t0 > BENCH_SETTLE_MAX)
             return set_msg(msg, -ETIMEDOUT, "store '%s' is still compacting after %d s",
                            engine_path(e), BENCH_SETTLE_MAX);
-        struct timespec pause = {0, 20 * 1000 * 1000};
+        struct timespec pause = {0, 20L * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
     *seconds = now_seconds() - t0;

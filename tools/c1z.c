@@ -319,6 +319,8 @@ static int open_db(struct import *im, char **msg)
 {
     /* A URI so that immutable=1 applies: no locks, no journal lookups.  Every
      * byte outside the unreserved set is %-escaped. */
+    if (!im->tmp_path)
+        return set_msg(msg, -EINVAL, "no decompressed copy to open");
     struct buf uri = BUF_INIT;
     buf_adds(&uri, "file:");
     for (const unsigned char *p = (const unsigned char *)im->tmp_path; *p; p++) {

@@ -628,10 +628,14 @@ struct zipf {
 static int zipf_init(struct zipf *zp, uint32_t n)
 {
     zp->n = n;
+    if (n == 0)
+        return -EINVAL;
     zp->cdf = malloc((size_t)n * sizeof(*zp->cdf));
     zp->order = malloc((size_t)n * sizeof(*zp->order));
     if (!zp->cdf || !zp->order)
         return -ENOMEM;
+    for (uint32_t k = 0; k < n; k++)
+        zp->order[k] = k; /* callers shuffle it */
     double sum = 0;
     for (uint32_t k = 0; k < n; k++) {
         sum += pow((double)k + 1, -GEN_ZIPF_S);
@@ -749,7 +753,7 @@ static int gen_grants(struct gen_state *g, uint64_t n, uint64_t seed, char **msg
 
     if (n == 0)
         return 0;
-    if ((rc = zipf_init(&all, (uint32_t)z->ents)) || (rc = zipf_init(&sub, (uint32_t)z->ents_sub)))
+    if (zipf_init(&all, (uint32_t)z->ents) || zipf_init(&sub, (uint32_t)z->ents_sub))
         goto err_nomem;
     stamp = calloc(z->ents, sizeof(*stamp));
     if (!stamp)
@@ -759,8 +763,6 @@ static int gen_grants(struct gen_state *g, uint64_t n, uint64_t seed, char **msg
      * app and role entitlements, ranked in the same relative order. */
     struct gen_rng r;
     rng_init(&r, seed, STREAM_POPULARITY);
-    for (uint32_t k = 0; k < all.n; k++)
-        all.order[k] = k;
     for (uint32_t k = all.n - 1; k > 0; k--) {
         uint32_t j = (uint32_t)rng_below(&r, (uint64_t)k + 1);
         uint32_t t = all.order[k];

@@ -223,7 +223,7 @@ int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg)
     REQUIRE(!ing->committed);
     engine_sst *w = xmalloc(sizeof *w);
     memset(w, 0, sizeof *w);
-    ing->files = realloc(ing->files, (ing->n + 1) * sizeof *ing->files);
+    ing->files = realloc(ing->files, (ing->n + 1) * sizeof(engine_sst *));
     REQUIRE(ing->files);
     ing->files[ing->n++] = w;
     *out = w;

@@ -253,7 +253,7 @@ static void read_file(struct walk *w, int dfd, const char *name)
         return;
     }
     w->path[plen] = '/';
-    strcpy(w->path + plen + 1, name);
+    memcpy(w->path + plen + 1, name, strlen(name) + 1);
     uint64_t t0 = now_ns();
     int fd =
         w->by_path ? open(w->path, O_RDONLY | O_CLOEXEC) : openat(dfd, name, O_RDONLY | O_CLOEXEC);
@@ -371,7 +371,7 @@ static void walk_dir(struct walk *w, int fd)
                 }
             }
             w->path[plen] = '/';
-            strcpy(w->path + plen + 1, e->d_name);
+            memcpy(w->path + plen + 1, e->d_name, strlen(e->d_name) + 1);
             /* the time in this directory stops while the child is walked */
             walk_dir(w, cfd);
             w->path[plen] = '\0';
@@ -620,7 +620,8 @@ static int cmd_run(int argc, char **argv)
                 if (!small || ex->a < small->a)
                     small = ex;
             }
-            walk_bucket(mnt, sync, small->bucket, M_MIXED, sample);
+            if (small)
+                walk_bucket(mnt, sync, small->bucket, M_MIXED, sample);
         } else {
             walk_bucket(mnt, sync, bk[rng % nb], mode, sample);
         }
