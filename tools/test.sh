@@ -1,20 +1,67 @@
 #!/usr/bin/env bash
-# The test command of README.md and CI: installs missing Debian packages,
-# builds, runs every test through ctest, then builds again with
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests there.
-set -euo pipefail
+# The test command of README.md and CI.  Installs missing Debian packages, then
+# runs every stage and reports each; fails if any failed:
+#   lint      clang-format, clang-tidy, cppcheck, man page (tools/lint.sh)
+#   tests     every ctest test: unit, mount (real FUSE mounts), cli
+#   asan      the same suite built with ASan+UBSan (mount tests run the
+#             sanitized daemon)
+#   valgrind  the unit tests under valgrind memcheck (tools/valgrind.sh)
+#   fuzz      each libFuzzer target for SYNCSTORE_FUZZ_SECONDS (60) seconds, two at a time
+#   crash     tools/crash_campaign.sh SYNCSTORE_CRASH_TRIALS (10) trials
+#   soak      tools/soak.sh SYNCSTORE_SOAK_MINUTES (1) minute(s)
+# SYNCSTORE_STAGES="tests asan" runs only the named stages.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh
+tools/deps.sh || exit 1
 
-echo "== build and test (RelWithDebInfo)"
-tools/build.sh build >/dev/null
-(cd build && ctest --output-on-failure -j2)
+stages=${SYNCSTORE_STAGES:-"lint tests asan valgrind fuzz crash soak"}
+failed=()
+t_all=$(date +%s)
 
-echo "== unit tests under ASan+UBSan"
-tools/build.sh build-asan -DSYNCSTORE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-# Leak checking stays on; RocksDB's process-lifetime singletons are not leaks
-# of ours and are listed, each with its reason, in tests/lsan.supp.
-export ASAN_OPTIONS=abort_on_error=0:detect_leaks=1
-export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest -L unit --output-on-failure -j2)
+stage() { # NAME COMMAND...: runs one stage, records a failure
+  local name=$1 start
+  shift
+  case " $stages " in *" $name "*) ;; *) return 0 ;; esac
+  echo
+  echo "======== $name"
+  start=$(date +%s)
+  if "$@"; then
+    echo "======== $name: passed in $(( $(date +%s) - start )) s"
+  else
+    echo "======== $name: FAILED after $(( $(date +%s) - start )) s"
+    failed+=("$name")
+  fi
+}
+
+build_main() { tools/build.sh build >/dev/null; }
+run_tests() { (cd build && ctest --output-on-failure -j2); }
+run_asan() {
+  tools/build.sh build-asan -DSYNCSTORE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null || return 1
+  # Leak checking stays on; tests/lsan.supp lists what is suppressed and why.
+  (cd build-asan &&
+    ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
+    LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp:print_suppressions=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure -j2)
+}
+
+echo "======== build"
+if ! build_main; then
+  echo "======== build: FAILED"
+  exit 1
+fi
+stage lint tools/lint.sh build
+stage tests run_tests
+stage asan run_asan
+stage valgrind tools/valgrind.sh build
+stage fuzz env FUZZ_JOBS="${FUZZ_JOBS:-2}" tools/fuzz.sh "${SYNCSTORE_FUZZ_SECONDS:-60}"
+stage crash env SYNCSTORE_BIN="$PWD/build/syncstore" tools/crash_campaign.sh "${SYNCSTORE_CRASH_TRIALS:-10}"
+stage soak env SYNCSTORE_BIN="$PWD/build/syncstore" tools/soak.sh "${SYNCSTORE_SOAK_MINUTES:-1}"
+
+echo
+echo "======== all stages in $(( $(date +%s) - t_all )) s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all passed: $stages"
