@@ -22,6 +22,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -258,6 +259,67 @@ static void clean_staging(const char *staging)
     closedir(d);
 }
 
+/* Removes a directory that holds only files. */
+static void remove_flat_dir(int parent_fd, const char *name)
+{
+    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            unlinkat(fd, de->d_name, 0);
+    closedir(d);
+    unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+/* The private directory for RocksDB's info log of a read-only open (it must
+ * write one somewhere, and never into the store): $TMPDIR/syncstore-ro-UID/
+ * PID-XXXXXX, removed at close.  A process killed before it closed leaves its
+ * directory behind, so each open first removes those of processes that are
+ * gone.  When the per-user directory is not ours alone (0700, owned by us),
+ * the log goes to a plain $TMPDIR/syncstore-ro-XXXXXX. */
+static char *make_log_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    char *parent = NULL, *dir = NULL;
+    struct stat st;
+    if (asprintf(&parent, "%s/syncstore-ro-%u", tmp, (unsigned)geteuid()) >= 0 &&
+        (mkdir(parent, 0700) == 0 || errno == EEXIST) && lstat(parent, &st) == 0 &&
+        S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0) {
+        DIR *d = opendir(parent);
+        if (d) {
+            struct dirent *de;
+            while ((de = readdir(d))) {
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+                if (pid > 0 && *end == '-' && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+                    remove_flat_dir(dirfd(d), de->d_name);
+            }
+            closedir(d);
+        }
+        if (asprintf(&dir, "%s/%d-XXXXXX", parent, (int)getpid()) < 0)
+            dir = NULL;
+    } else if (asprintf(&dir, "%s/syncstore-ro-XXXXXX", tmp) < 0) {
+        dir = NULL;
+    }
+    free(parent);
+    if (dir && !mkdtemp(dir)) {
+        int err = errno;
+        free(dir);
+        dir = NULL;
+        errno = err;
+    }
+    return dir;
+}
+
 /* 1 when another process holds a lock on db/LOCK (a read-write RocksDB open). */
 static int lock_held_elsewhere(const char *db_path)
 {
@@ -374,11 +436,7 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
     }
 
     if (read_only) {
-        const char *tmp = getenv("TMPDIR");
-        if (asprintf(&e->log_dir, "%s/syncstore-ro-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 ||
-            !mkdtemp(e->log_dir)) {
-            free(e->log_dir);
-            e->log_dir = NULL;
+        if (!(e->log_dir = make_log_dir())) {
             rc = engine_msgf(msg, -errno, "cannot make a temporary directory: %s", strerror(errno));
             goto fail;
         }

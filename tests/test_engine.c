@@ -589,6 +589,49 @@ static void test_read_only_changes_nothing(void **state)
     free(store);
 }
 
+/* A read-only open's info log lives in $TMPDIR/syncstore-ro-UID/PID-XXXXXX,
+ * removed at close; an open removes what killed processes left there. */
+static void test_read_only_log_dirs(void **state)
+{
+    struct fx *f = *state;
+    char *store = tu_join(f->dir, "store");
+    char *tmp = tu_join(f->dir, "tmp");
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    char *parent = NULL, *dead = NULL, *alive = NULL;
+    assert_true(asprintf(&parent, "%s/syncstore-ro-%u", tmp, (unsigned)geteuid()) > 0);
+    assert_true(asprintf(&dead, "%s/2147483646-dead01", parent) > 0); /* no such pid */
+    assert_true(asprintf(&alive, "%s/%d-alive1", parent, (int)getpid()) > 0);
+    assert_int_equal(mkdir(parent, 0700), 0);
+    assert_int_equal(mkdir(dead, 0700), 0);
+    assert_int_equal(mkdir(alive, 0700), 0);
+    char *dead_log = tu_join(dead, "LOG");
+    tu_write_file(dead_log, "x", 1);
+
+    char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    setenv("TMPDIR", tmp, 1);
+    engine *e = NULL;
+    int rc = engine_open(store, ENGINE_OPEN_READ_ONLY, &e, NULL);
+    int during = tu_count_dir(parent); /* the live one and ours */
+    engine_close(e);
+    if (old)
+        setenv("TMPDIR", old, 1);
+    else
+        unsetenv("TMPDIR");
+    free(old);
+    assert_int_equal(rc, 0);
+    assert_int_equal(during, 2);
+    struct stat st;
+    assert_int_equal(stat(dead, &st), -1);     /* a dead process's: removed */
+    assert_int_equal(stat(alive, &st), 0);     /* a live process's: kept */
+    assert_int_equal(tu_count_dir(parent), 1); /* ours: removed at close */
+    free(dead_log);
+    free(parent);
+    free(dead);
+    free(alive);
+    free(tmp);
+    free(store);
+}
+
 static void test_staging_cleaned_at_open(void **state)
 {
     struct fx *f = *state;
@@ -633,6 +676,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_locked_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staging_cleaned_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_log_dirs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
