@@ -1722,7 +1722,7 @@ static void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, con
     if (!is_delete)
         status_persist(fs, st);
     if (rc)
-        syslog(LOG_WARNING, "compaction of %s failed: %s", sync_id, st->error);
+        fs_log(LOG_WARNING, "compaction of %s failed: %s", sync_id, st->error);
 
     if (rc)
         fuse_reply_err(req, to_errno(rc));

@@ -26,4 +26,9 @@ void fs_set_session(struct fs *fs, struct fuse_session *se);
 void fs_stop(struct fs *fs);
 void fs_free(struct fs *fs);
 
+/* The daemon's log: syslog once daemonized, stderr only when foreground (-f);
+ * priority is a syslog(3) LOG_* level. */
+void fs_log_open(int foreground);
+void fs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

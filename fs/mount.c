@@ -59,6 +59,34 @@ struct mount_args {
     char *fuse_opts; /* comma-separated options for libfuse, or NULL */
 };
 
+/* Where the daemon's messages go: syslog (LOG_DAEMON) once daemonized, stderr
+ * only with -f (where a service manager collects it: both would double every
+ * line in the journal). */
+static int log_to_stderr;
+
+void fs_log_open(int foreground)
+{
+    log_to_stderr = foreground;
+    if (!foreground)
+        openlog("syncstore", LOG_PID, LOG_DAEMON);
+}
+
+void fs_log(int priority, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (log_to_stderr) {
+        static const char *const names[] = {"emergency", "alert",  "critical", "error",
+                                            "warning",   "notice", "info",     "debug"};
+        fprintf(stderr, "syncstore[%d]: %s: ", (int)getpid(), names[LOG_PRI(priority)]);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    } else {
+        vsyslog(priority, fmt, ap);
+    }
+    va_end(ap);
+}
+
 static void err_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void err_line(const char *fmt, ...)
@@ -268,20 +296,20 @@ int fs_main(int argc, char **argv)
         err_line("cannot start the daemon");
         goto out_unmount;
     }
-    openlog("syncstore", LOG_PID | (a.foreground ? LOG_PERROR : 0), LOG_DAEMON);
+    fs_log_open(a.foreground);
 
     rc = engine_open(store_abs ? store_abs : a.store, ENGINE_OPEN_READ_WRITE | ENGINE_OPEN_RECLAIM,
                      &e, &msg);
     if (rc) {
-        syslog(LOG_ERR, "cannot open the store: %s", msg ? msg : engine_strerror(rc));
+        fs_log(LOG_ERR, "cannot open the store: %s", msg ? msg : engine_strerror(rc));
         free(msg);
         goto out_unmount;
     }
     if (fs_start(fs, e) != 0 || fuse_set_signal_handlers(se) != 0) {
-        syslog(LOG_ERR, "cannot start the file system");
+        fs_log(LOG_ERR, "cannot start the file system");
         goto out_unmount;
     }
-    syslog(LOG_INFO, "mounted %s on %s", a.store, a.mountpoint);
+    fs_log(LOG_INFO, "mounted %s on %s", a.store, a.mountpoint);
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, a.threads);
     fuse_loop_cfg_set_idle_threads(cfg, a.threads / 4 > 4 ? a.threads / 4 : 4);
@@ -290,7 +318,7 @@ int fs_main(int argc, char **argv)
     fs_stop(fs);
     fuse_remove_signal_handlers(se);
     status = rc < 0 ? 1 : 0;
-    syslog(LOG_INFO, "unmounting %s", a.mountpoint);
+    fs_log(LOG_INFO, "unmounting %s", a.mountpoint);
 out_unmount:
     fuse_session_unmount(se);
 out_session:

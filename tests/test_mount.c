@@ -1372,6 +1372,19 @@ static void test_unmount_clean(void **state)
     assert_int_equal(fx_unmount(f, SIGTERM), 0);
     assert_false(is_mountpoint(f));
     reopen_intact(f, hash, keys);
+
+    /* with -f the daemon logs to stderr, each line once: two mounts, two of each */
+    char *log = NULL;
+    assert_int_equal(sh(&log, "cat \"$1\"", f->log, NULL), 0);
+    int mounted = 0, unmounting = 0;
+    for (const char *p = log; (p = strstr(p, ": info: mounted ")); p++)
+        mounted++;
+    for (const char *p = log; (p = strstr(p, ": info: unmounting ")); p++)
+        unmounting++;
+    if (mounted != 2 || unmounting != 2)
+        fail_msg("the daemon's log has %d 'mounted' and %d 'unmounting' lines: %s", mounted,
+                 unmounting, log);
+    free(log);
 }
 
 /* ---- 7. data is read-only ---- */

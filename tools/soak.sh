@@ -210,7 +210,7 @@ sample() {
   rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status" 2>/dev/null || echo 0)
   fds=$(find "/proc/$DPID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || true
   stats=$(cat "$MNT/ctl/stats" 2>/dev/null || true)
-  live=$(sed -n 's/.*"versions":{"live":\([0-9]*\).*/\1/p' <<<"$stats")
+  live=$(sed -n 's/.*"versions":{"current":\([0-9]*\).*/\1/p' <<<"$stats")
   pinned=$(sed -n 's/.*"old_pinned":\([0-9]*\).*/\1/p' <<<"$stats")
   inodes=$(sed -n 's/.*"inodes":\([0-9]*\).*/\1/p' <<<"$stats")
   sst=$(sed -n 's/.*"live_sst_bytes":\([0-9]*\).*/\1/p' <<<"$stats")
