@@ -20,6 +20,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <fuse_lowlevel.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -288,8 +289,14 @@ int fs_main(int argc, char **argv)
     }
     fs_set_session(fs, se);
     if (fuse_session_mount(se, mountpoint) != 0) {
-        err_line("cannot mount on '%s' (is it an existing directory you may mount on?)",
-                 a.mountpoint);
+        struct stat st;
+        if (stat(a.mountpoint, &st) != 0 && errno == ENOTCONN)
+            err_line("cannot mount on '%s': a dead mount is still there (its daemon was "
+                     "killed); unmount it first: fusermount3 -u '%s'",
+                     a.mountpoint, a.mountpoint);
+        else
+            err_line("cannot mount on '%s' (is it an existing directory you may mount on?)",
+                     a.mountpoint);
         goto out_session;
     }
     if (fuse_daemonize(a.foreground) != 0) {
