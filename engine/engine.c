@@ -1651,24 +1651,6 @@ static void remove_tree(const char *path)
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Removes everything inside a directory and keeps the directory. */
-static void empty_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char *p = path_join(path, de->d_name);
-        if (p)
-            remove_tree(p);
-        free(p);
-    }
-    closedir(d);
-}
-
 /* 1 when a directory holds no entry, 0 when it does, or a negated errno. */
 static int dir_is_empty(const char *path)
 {
@@ -1764,6 +1746,37 @@ static int path_within(const char *inner, const char *outer)
     return !strncmp(inner, outer, n) && (inner[n] == '\0' || inner[n] == '/' || n == 1);
 }
 
+/* The absolute, resolved form of a destination that may not exist yet (its
+ * parent must), malloc'd; NULL with errno set. */
+static char *resolve_dest(const char *dest)
+{
+    char *real = realpath(dest, NULL);
+    if (real || errno != ENOENT)
+        return real;
+    char *copy = strdup(dest);
+    if (!copy)
+        return NULL;
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    char *slash = strrchr(copy, '/');
+    const char *base = slash ? slash + 1 : copy;
+    const char *dir = ".";
+    if (slash == copy) {
+        dir = "/";
+    } else if (slash) {
+        *slash = '\0';
+        dir = copy;
+    }
+    char *parent = realpath(dir, NULL);
+    char *out = NULL;
+    if (parent && asprintf(&out, "%s/%s", strcmp(parent, "/") ? parent : "", base) < 0)
+        out = NULL;
+    free(parent);
+    free(copy);
+    return out;
+}
+
 int engine_backup(const char *path, const char *dest, struct engine_backup_info *info, char **msg)
 {
     struct engine_backup_info local;
@@ -1806,6 +1819,21 @@ int engine_backup(const char *path, const char *dest, struct engine_backup_info 
                          strerror(errno));
         goto out;
     }
+    /* Never inside the store, checked before anything is made: a failure
+     * below removes what it made, which must not be the store's. */
+    if (!(real_store = realpath(path, NULL))) {
+        rc = engine_msgf(msg, -errno, "cannot resolve '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    if (!(real_dest = resolve_dest(dest))) { /* its parent is missing */
+        rc = engine_msgf(msg, -errno, "cannot create backup destination '%s': %s", dest,
+                         strerror(errno));
+        goto out;
+    }
+    if (path_within(real_dest, real_store)) {
+        rc = engine_msgf(msg, -EINVAL, "backup destination '%s' is inside store '%s'", dest, path);
+        goto out;
+    }
 
     for (int attempt = 1; attempt <= BACKUP_ATTEMPTS; attempt++) {
         info->attempts = attempt;
@@ -1836,18 +1864,6 @@ int engine_backup(const char *path, const char *dest, struct engine_backup_info 
                 goto fail;
             }
             made = 1;
-            real_store = realpath(path, NULL);
-            real_dest = realpath(dest, NULL);
-            if (!real_store || !real_dest) {
-                rc = engine_msgf(msg, -errno, "cannot resolve '%s': %s", real_store ? dest : path,
-                                 strerror(errno));
-                goto fail;
-            }
-            if (path_within(real_dest, real_store)) {
-                rc = engine_msgf(msg, -EINVAL, "backup destination '%s' is inside store '%s'", dest,
-                                 path);
-                goto fail;
-            }
             if (stat(dest, &st) == 0)
                 info->hard_linked = st.st_dev == e->dev;
         }
@@ -1914,10 +1930,20 @@ int engine_backup(const char *path, const char *dest, struct engine_backup_info 
 fail:
     engine_close(e);
     if (made) {
-        if (dest_existed)
-            empty_dir(dest);
-        else
+        if (dest_existed) { /* only what this call made in it */
+            remove_tree(dest_db);
+            remove_tree(dest_db_tmp);
+            remove_tree(dest_staging);
+            char *f = path_join(dest, FORMAT_FILE), *t = path_join(dest, FORMAT_FILE ".tmp");
+            if (f)
+                unlink(f);
+            if (t)
+                unlink(t);
+            free(f);
+            free(t);
+        } else {
             remove_tree(dest);
+        }
     }
 out:
     free(real_store);
