@@ -463,8 +463,11 @@ static void print_log(const struct fx *f)
  * killed.  Usable from the atexit handler: no cmocka calls. */
 int fx_unmount(struct fx *f, int how)
 {
-    if (f->daemon <= 0)
+    if (f->daemon <= 0) {
+        if (is_mountpoint(f)) /* a mount whose daemon is gone */
+            fusermount("-uz", f->mnt);
         return -1;
+    }
     if (how) {
         kill(f->daemon, how);
     } else {
@@ -545,6 +548,10 @@ static int start_daemon(struct fx *f, const char *opts, const char *env, int fus
             execl(bin(), bin(), "mount", f->base, mnt, "-f", (char *)NULL);
         _exit(127);
     }
+    /* The daemon alone holds the connection: should it die before serving,
+     * the connection aborts and nothing here waits on it. */
+    if (fuse_fd >= 0)
+        close(fuse_fd);
     f->daemon = pid;
     char *ctl = tu_join(f->mnt, "ctl");
     long long deadline = now_ms() + MOUNT_TIMEOUT_MS;
@@ -597,9 +604,8 @@ int fx_mount_as(struct fx *f, uid_t uid, gid_t gid)
     uid_t old_uid = as_uid;
     gid_t old_gid = as_gid;
     mu_run_as(uid, gid);
-    int rc = start_daemon(f, NULL, NULL, fd);
+    int rc = start_daemon(f, NULL, NULL, fd); /* closes fd */
     mu_run_as(old_uid, old_gid);
-    close(fd);
     return rc;
 }
 
@@ -651,6 +657,31 @@ static void fx_free(struct fx *f)
     free(f->asan_options);
     tu_rmtree(f->dir);
     free(f);
+}
+
+/* ---- other mounts the tests make (a small tmpfs) ---- */
+
+#define MAX_OTHER 4
+static char *other_mounts[MAX_OTHER];
+
+void mu_track_mount(const char *path)
+{
+    for (int i = 0; i < MAX_OTHER; i++) {
+        if (!other_mounts[i]) {
+            other_mounts[i] = strdup(path);
+            return;
+        }
+    }
+}
+
+void mu_untrack_mount(const char *path)
+{
+    for (int i = 0; i < MAX_OTHER; i++) {
+        if (other_mounts[i] && !strcmp(other_mounts[i], path)) {
+            free(other_mounts[i]);
+            other_mounts[i] = NULL;
+        }
+    }
 }
 
 /* ---- users the tests create ---- */
@@ -730,6 +761,13 @@ static void cleanup_all(void)
     if (getpid() != main_pid)
         return;
     kill_kids();
+    for (int i = 0; i < MAX_OTHER; i++) { /* before the directories holding them go */
+        if (other_mounts[i]) {
+            umount2(other_mounts[i], MNT_DETACH);
+            free(other_mounts[i]);
+            other_mounts[i] = NULL;
+        }
+    }
     for (int i = 0; i < MAX_LIVE; i++)
         if (live[i])
             fx_free(live[i]);

@@ -80,6 +80,11 @@ int syncstore(const char *a1, ...);
  * daemon) run as uid/gid, with no supplementary groups; (uid_t)-1: as we are. */
 void mu_run_as(uid_t uid, gid_t gid);
 
+/* A mount of the test's own (a tmpfs) to detach at exit if the test could
+ * not (a failed setup runs no teardown); untrack it once unmounted. */
+void mu_track_mount(const char *path);
+void mu_untrack_mount(const char *path);
+
 /* ---- a second, unprivileged user ---- */
 struct mu_user {
     char name[32];
