@@ -79,6 +79,7 @@ struct snapref {
 
 struct version {
     char sync_id[ENGINE_SYNC_ID_MAX + 1];
+    int stale_pending;    /* replaced, and the kernel may hold entries not yet invalidated */
     struct snapref *snap; /* NULL once expired */
     int superseded;
     double superseded_at;
@@ -133,7 +134,8 @@ struct fs {
     struct dir_handle *dirs;  /* open directories (a client may hold them at exit) */
     struct open_file *files;  /* open files */
     uint64_t compactions_done, compactions_failed, compactions_running;
-    int stop_sweeper;
+    volatile int stop_sweeper;
+    uint64_t switch_gen; /* bumped by every switch (after_switch) */
     int sweeper_running;
     pthread_t sweeper;
     pthread_cond_t sweeper_cond;
@@ -261,6 +263,8 @@ static struct node *node_get(struct fs *fs, struct node *parent, const char *nam
                 n->nlookup++;
                 n->size = size;
                 n->inval_sent = 0; /* the kernel has an entry for it again */
+                if (ver && ver->superseded)
+                    ver->stale_pending = 1;
                 return n;
             }
         }
@@ -288,6 +292,8 @@ static struct node *node_get(struct fs *fs, struct node *parent, const char *nam
     n->nlookup = 1;
     n->parent = parent;
     parent->children++;
+    if (ver && ver->superseded)
+        ver->stale_pending = 1;
     if (ver)
         ver->refs++;
     n->hash_next = fs->table[h % fs->table_size];
@@ -668,6 +674,62 @@ static int has_status(struct fs *fs, const char *sync_id)
 
 /* ---- lookup, forget, getattr ---- */
 
+/* The sync directory in the root: the sync's current version, or a new one
+ * with a snapshot taken now.  A switch between taking that snapshot and
+ * publishing the version would make a pre-switch snapshot current (and every
+ * later walk would read the replaced data), so the snapshot is retaken when a
+ * switch happened meanwhile. */
+static int lookup_sync(struct fs *fs, struct node *root, const char *name, struct node **out)
+{
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&fs->lock);
+        struct version *v = version_current(fs, name);
+        if (v) {
+            *out = node_get(fs, root, name, K_SYNC, v, NULL, NULL, 0, 0);
+            pthread_mutex_unlock(&fs->lock);
+            return *out ? 0 : ENOMEM;
+        }
+        uint64_t gen = fs->switch_gen;
+        pthread_mutex_unlock(&fs->lock);
+
+        struct version *nv = calloc(1, sizeof *nv);
+        if (!nv)
+            return ENOMEM;
+        snprintf(nv->sync_id, sizeof nv->sync_id, "%s", name);
+        if (!(nv->snap = snapref_new(fs->e))) {
+            free(nv);
+            return ENOMEM;
+        }
+        int64_t t;
+        nv->mtime = engine_sync_time(fs->e, name, &t) == 0 ? (time_t)t : fs->mount_time;
+        if (engine_sync_exists(fs->e, nv->snap->snap, name, NULL) != 1) {
+            snapref_put(fs, nv->snap);
+            free(nv);
+            return ENOENT;
+        }
+        pthread_mutex_lock(&fs->lock);
+        if (fs->switch_gen != gen && attempt < 8) {
+            pthread_mutex_unlock(&fs->lock);
+            snapref_put(fs, nv->snap);
+            free(nv);
+            continue;
+        }
+        if ((v = version_current(fs, name)) != NULL) { /* another lookup made one */
+            snapref_put(fs, nv->snap);
+            free(nv);
+        } else {
+            nv->next = fs->versions;
+            fs->versions = nv;
+            v = nv;
+        }
+        *out = node_get(fs, root, name, K_SYNC, v, NULL, NULL, 0, 0);
+        if (v->refs == 0 && !*out) /* nothing references it */
+            version_unlink_free(fs, v);
+        pthread_mutex_unlock(&fs->lock);
+        return *out ? 0 : ENOMEM;
+    }
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct fs *fs = fs_of(req);
@@ -684,48 +746,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         }
         if (engine_check_sync_id(name, name_len, NULL))
             break;
-        pthread_mutex_lock(&fs->lock);
-        struct version *v = version_current(fs, name);
-        pthread_mutex_unlock(&fs->lock);
-        if (!v) {
-            /* A new version: its snapshot is taken now. */
-            struct version *nv = calloc(1, sizeof *nv);
-            if (!nv) {
-                err = ENOMEM;
-                break;
-            }
-            snprintf(nv->sync_id, sizeof nv->sync_id, "%s", name);
-            nv->snap = snapref_new(fs->e);
-            int64_t t;
-            nv->mtime = engine_sync_time(fs->e, name, &t) == 0 ? (time_t)t : fs->mount_time;
-            if (engine_sync_exists(fs->e, nv->snap->snap, name, NULL) != 1) {
-                snapref_put(fs, nv->snap);
-                free(nv);
-                break;
-            }
-            pthread_mutex_lock(&fs->lock);
-            v = version_current(fs, name);
-            if (v) { /* another thread made one meanwhile */
-                snapref_put(fs, nv->snap);
-                free(nv);
-            } else {
-                nv->next = fs->versions;
-                fs->versions = nv;
-                v = nv;
-            }
-            n = node_get(fs, p, name, K_SYNC, v, NULL, NULL, 0, 0);
-            if (v->refs == 0 && !n) /* nothing references it */
-                version_unlink_free(fs, v);
-            pthread_mutex_unlock(&fs->lock);
-            if (!n)
-                err = ENOMEM;
-            goto reply;
-        }
-        pthread_mutex_lock(&fs->lock);
-        n = node_get(fs, p, name, K_SYNC, v, NULL, NULL, 0, 0);
-        pthread_mutex_unlock(&fs->lock);
-        if (!n)
-            err = ENOMEM;
+        err = lookup_sync(fs, p, name, &n);
         goto reply;
     case K_CTL:
         if (!strcmp(name, "compact"))
@@ -1337,8 +1358,9 @@ struct open_file {
 
 static void track_file(struct fs *fs, struct open_file *h);
 
-/* One sync's figures in /ctl/stats (under fs->lock). */
-static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, double now, int *first)
+/* One sync's figures in /ctl/stats (under fs->lock; bytes read before). */
+static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t bytes, double now,
+                       int *first)
 {
     const struct status *st = status_find(fs, sync_id);
     size_t pinned = 0;
@@ -1357,9 +1379,8 @@ static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, double now, 
             ":{\"approximate_bytes\":%llu,"
             "\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%d},"
             "\"old_versions\":{\"pinned\":%zu,\"oldest_seconds\":%.1f}}",
-            (unsigned long long)engine_sync_approximate_bytes(fs->e, sync_id),
-            (unsigned long long)(st ? st->done : 0), (unsigned long long)(st ? st->failed : 0),
-            st ? st->running : 0, pinned, oldest);
+            (unsigned long long)bytes, (unsigned long long)(st ? st->done : 0),
+            (unsigned long long)(st ? st->failed : 0), st ? st->running : 0, pinned, oldest);
 }
 
 /* The /ctl/stats text: store-wide figures, then every sync of the store (one
@@ -1396,18 +1417,30 @@ static void stats_text(struct fs *fs, char **out, size_t *len)
             (unsigned long long)engine_property(fs->e, "rocksdb.estimate-pending-compaction-bytes"),
             (unsigned long long)engine_property(fs->e, "rocksdb.estimate-num-keys"),
             engine_reclaim_pending(fs->e, NULL));
+    /* One snapshot for both lists, so that no sync shows twice; the engine is
+     * read without fs->lock, which every FUSE request takes. */
+    engine_snapshot *snap = engine_snapshot_new(fs->e);
     char sync_id[ENGINE_SYNC_ID_MAX + 1] = "";
     int first = 1;
-    while (engine_next_sync(fs->e, NULL, sync_id, sync_id, NULL) == 1) {
+    while (engine_next_sync(fs->e, snap, sync_id, sync_id, NULL) == 1) {
+        uint64_t bytes = engine_sync_approximate_bytes(fs->e, sync_id);
         pthread_mutex_lock(&fs->lock);
-        stats_sync(f, fs, sync_id, now, &first);
+        stats_sync(f, fs, sync_id, bytes, now, &first);
         pthread_mutex_unlock(&fs->lock);
     }
+    /* then the syncs this mount compacted or deleted that are gone (statuses
+     * live until fs_free, so the list can be walked between locks) */
     pthread_mutex_lock(&fs->lock);
-    for (const struct status *st = fs->statuses; st; st = st->next)
-        if (engine_sync_exists(fs->e, NULL, st->sync_id, NULL) != 1)
-            stats_sync(f, fs, st->sync_id, now, &first);
+    struct status *st = fs->statuses;
     pthread_mutex_unlock(&fs->lock);
+    for (; st; st = st->next) {
+        if (engine_sync_exists(fs->e, snap, st->sync_id, NULL) == 1)
+            continue;
+        pthread_mutex_lock(&fs->lock);
+        stats_sync(f, fs, st->sync_id, 0, now, &first);
+        pthread_mutex_unlock(&fs->lock);
+    }
+    engine_snapshot_free(fs->e, snap);
     fputs("}}\n", f);
     fclose(f);
 }
@@ -1578,6 +1611,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     struct open_file *h = calloc(1, sizeof *h);
     if (!n || !h) {
         free(h);
+        if (n) { /* the kernel will never know it */
+            pthread_mutex_lock(&fs->lock);
+            node_forget(fs, n, 1);
+            pthread_mutex_unlock(&fs->lock);
+        }
         fuse_reply_err(req, ENOMEM);
         return;
     }
@@ -1622,12 +1660,14 @@ static int on_progress(void *arg, uint64_t keys, uint64_t bytes)
 static void after_switch(struct fs *fs, const char *sync_id)
 {
     pthread_mutex_lock(&fs->lock);
+    fs->switch_gen++;
     for (struct version *v = fs->versions; v; v = v->next) {
         if (v->superseded || !v->snap)
             continue;
         if (!strcmp(v->sync_id, sync_id)) {
             v->superseded = 1;
             v->superseded_at = now_seconds();
+            v->stale_pending = 1;
         } else {
             struct snapref *fresh = snapref_new(fs->e);
             if (fresh) {
@@ -1898,10 +1938,12 @@ static size_t stale_entries(struct fs *fs, struct stale_entry **out)
 {
     *out = NULL;
     int any = 0;
-    for (struct version *v = fs->versions; v && !any; v = v->next)
-        any = v->superseded && v->refs > 0;
+    for (struct version *v = fs->versions; v; v = v->next) {
+        any |= v->stale_pending;
+        v->stale_pending = 0; /* this scan covers what is there now */
+    }
     if (!any)
-        return 0;
+        return 0; /* nothing was looked up in a replaced version since the last scan */
     size_t n = 0, cap = 0;
     struct stale_entry *list = NULL;
     for (size_t i = 0; i < fs->table_size; i++) {
@@ -1942,8 +1984,9 @@ static void *sweeper_main(void *arg)
              * for ours. */
             pthread_mutex_unlock(&fs->lock);
             for (size_t i = 0; i < n; i++) {
-                fuse_lowlevel_notify_inval_entry(fs->se, stale[i].parent, stale[i].name,
-                                                 strlen(stale[i].name));
+                if (!fs->stop_sweeper)
+                    fuse_lowlevel_notify_inval_entry(fs->se, stale[i].parent, stale[i].name,
+                                                     strlen(stale[i].name));
                 free(stale[i].name);
             }
             pthread_mutex_lock(&fs->lock);
@@ -2008,23 +2051,30 @@ void fs_set_session(struct fs *fs, struct fuse_session *se)
     fs->se = se;
 }
 
-void fs_stop(struct fs *fs)
+int fs_stop(struct fs *fs)
 {
     if (!fs || !fs->sweeper_running)
-        return;
+        return 0;
     pthread_mutex_lock(&fs->lock);
     fs->stop_sweeper = 1;
     pthread_cond_signal(&fs->sweeper_cond);
     pthread_mutex_unlock(&fs->lock);
-    pthread_join(fs->sweeper, NULL);
+    /* An invalidation waits for the kernel's lock on its directory; a lookup
+     * left unanswered when the session loop ended may hold that lock until
+     * the connection goes away. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    if (pthread_timedjoin_np(fs->sweeper, NULL, &deadline) != 0)
+        return -1;
     fs->sweeper_running = 0;
+    return 0;
 }
 
 void fs_free(struct fs *fs)
 {
-    if (!fs)
-        return;
-    fs_stop(fs);
+    if (!fs || fs_stop(fs) != 0)
+        return; /* the background thread still runs: leave everything to the exit */
     while (fs->dirs)
         dir_handle_free(fs, fs->dirs);
     while (fs->files)

@@ -22,8 +22,9 @@ int fs_start(struct fs *fs, engine *e);
 void fs_set_session(struct fs *fs, struct fuse_session *se);
 /* Frees the state; the store is the caller's to close afterwards. */
 /* Stops the background thread (before the session goes away); fs_free does
- * it too if need be. */
-void fs_stop(struct fs *fs);
+ * it too if need be.  -1 when it did not stop within 5 s (blocked in the
+ * kernel): then nothing may be freed, and the process should exit. */
+int fs_stop(struct fs *fs);
 void fs_free(struct fs *fs);
 
 /* The daemon's log: syslog once daemonized, stderr only when foreground (-f);

@@ -322,11 +322,18 @@ int fs_main(int argc, char **argv)
     fuse_loop_cfg_set_idle_threads(cfg, a.threads / 4 > 4 ? a.threads / 4 : 4);
     rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
-    fs_stop(fs);
     fuse_remove_signal_handlers(se);
     status = rc < 0 ? 1 : 0;
     fs_log(LOG_INFO, "unmounting %s", a.mountpoint);
 out_unmount:
+    if (fs_stop(fs) != 0) {
+        /* Its thread is blocked in the kernel and may still use the session:
+         * unmount and leave; the connection closes with the process, and the
+         * store is safe without a close (RocksDB recovers from its log). */
+        fs_log(LOG_ERR, "the background thread did not stop; exiting without closing the store");
+        fuse_session_unmount(se);
+        _exit(status ? status : 1);
+    }
     fuse_session_unmount(se);
 out_session:
     fuse_session_destroy(se);
