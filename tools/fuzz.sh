@@ -77,8 +77,9 @@ run_one() {
   local elapsed=$((SECONDS - start)) execs new cov ft seeds corp
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   new=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -n 1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+  # (|| true: a fuzzer that died before its first report printed none)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2) || true
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2) || true
   seeds=$(find "tests/fuzz/corpus/$t" -type f | wc -l)
   corp=$(find "$work/corpus" -type f | wc -l)
   local line

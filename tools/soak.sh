@@ -388,8 +388,9 @@ read -r p_rss p_fds < <(awk -v a="$BUSY_START_S" -v b="$third" \
 read -r s_rss s_fds < <(awk '$1 == "start" { print $3, $4 }' "$SAMPLES")
 read -r e_rss e_fds < <(awk '$1 == "end" { print $3, $4 }' "$SAMPLES")
 read -r m_rss m_fds < <(awk '{ if ($3 > r) r = $3; if ($4 > f) f = $4 } END { print r + 0, f + 0 }' "$SAMPLES")
-printf '   VmRSS: start %.1f MB, plateau %.1f MB, end %.1f MB, max %.1f MB\n' \
-  "$(bc <<<"scale=1; $s_rss/1024")" "$(bc <<<"scale=1; $p_rss/1024")" "$(bc <<<"scale=1; $e_rss/1024")" "$(bc <<<"scale=1; $m_rss/1024")"
+awk -v s="$s_rss" -v p="$p_rss" -v e="$e_rss" -v m="$m_rss" 'BEGIN {
+  printf "   VmRSS: start %.1f MB, plateau %.1f MB, end %.1f MB, max %.1f MB\n",
+    s / 1024, p / 1024, e / 1024, m / 1024 }'
 echo "   fds: start $s_fds, plateau $p_fds, end $e_fds, max $m_fds"
 [ "$e_rss" -le $((2 * p_rss + 65536)) ] || err "VmRSS grew: end ${e_rss} kB > 2 x plateau ${p_rss} kB + 64 MiB"
 [ "$e_fds" -le $((2 * p_fds + 32)) ] || err "fds grew: end $e_fds > 2 x plateau $p_fds + 32"
