@@ -6,34 +6,8 @@
 # Usage: cli_ops.sh PATH/TO/syncstore
 set -uo pipefail
 bin=${1:?usage: cli_ops.sh SYNCSTORE_BINARY}
-tmp=$(mktemp -d)
-cleanup() {
-  if mountpoint -q "$tmp/mnt" 2>/dev/null; then fusermount3 -u "$tmp/mnt" || fusermount3 -uz "$tmp/mnt"; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-passed=0 failed=0
-
-# expect STATUS PATTERN -- CMD...: runs CMD, checks its exit status and that
-# stdout+stderr match the extended regex PATTERN.
-expect() {
-  local want=$1 pattern=$2
-  shift 3
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -eq "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    printf 'FAIL: %s\n  want status %s and /%s/, got %s:\n%s\n' "$*" "$want" "$pattern" "$status" "$out"
-  fi
-}
-check() { # check DESCRIPTION CMD...: CMD must succeed
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
-}
+# shellcheck source=tests/clilib.sh
+source "$(dirname "$0")/clilib.sh"
 
 if ! "$bin" --help | grep -q '^  check '; then
   echo "cli_ops: '$bin --help' lists no 'check' command: check and backup are not registered in tools/main.c" >&2
@@ -135,5 +109,4 @@ else
   echo "cli_ops: SKIP the while-mounted cases: no /dev/fuse or fusermount3"
 fi
 
-echo "cli_ops: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_ops
