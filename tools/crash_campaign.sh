@@ -78,27 +78,10 @@ N=${1:-10}
 GRANTS=${CRASH_GRANTS:-3000}
 SEED=${CRASH_SEED:-$(( (RANDOM << 15 | RANDOM) ))}
 RANDOM=$SEED
-root=$(cd "$(dirname "$0")/.." && pwd)
-
-log() { printf '%s\n' "$*"; }
-die() { printf 'crash_campaign: error: %s\n' "$*" >&2; exit 1; }
-
-command -v fusermount3 >/dev/null || die "fusermount3 not found (Debian package fuse3)"
-[ -e /dev/fuse ] || die "/dev/fuse is missing"
-
-if [ -n "${SYNCSTORE_BIN:-}" ]; then
-  BIN=$SYNCSTORE_BIN
-else
-  log "building syncstore into ${SYNCSTORE_BUILD_DIR:-build} ..."
-  BIN=$("$root/tools/build.sh" "${SYNCSTORE_BUILD_DIR:-build}" | tail -n 1)
-fi
-[ -x "$BIN" ] || die "no executable syncstore binary at '$BIN'"
-BIN=$(realpath "$BIN")
-
-WORK=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/syncstore-crash.XXXXXX")")
-BASE=$WORK/base SRC_A=$WORK/src-a SRC_B=$WORK/src-b MNT=$WORK/mnt
-DLOG=$WORK/daemon.log
-mkdir -p "$MNT" "$WORK/tmp"
+CAMPAIGN=crash_campaign
+# shellcheck source=tools/campaign_lib.sh
+source "$(dirname "$0")/campaign_lib.sh"
+campaign_setup
 DPID=0 WPID=0
 FAILED=0 KEEP=0
 

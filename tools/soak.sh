@@ -89,27 +89,10 @@ GRANTS=${SOAK_GRANTS:-60000}
 read -r -a MODES <<<"${SOAK_READERS:-cat cat cat cat find ls path mixed}"
 SAMPLE_SECS=${SOAK_SAMPLE_SECS:-10}
 SYNCS=(acme globex initech)
-root=$(cd "$(dirname "$0")/.." && pwd)
-
-log() { printf '%s\n' "$*"; }
-die() { printf 'soak: error: %s\n' "$*" >&2; exit 1; }
-
-command -v fusermount3 >/dev/null || die "fusermount3 not found (Debian package fuse3)"
-[ -e /dev/fuse ] || die "/dev/fuse is missing"
-
-if [ -n "${SYNCSTORE_BIN:-}" ]; then
-  BIN=$SYNCSTORE_BIN
-else
-  log "building syncstore into ${SYNCSTORE_BUILD_DIR:-build} ..."
-  BIN=$("$root/tools/build.sh" "${SYNCSTORE_BUILD_DIR:-build}" | tail -n 1)
-fi
-[ -x "$BIN" ] || die "no executable syncstore binary at '$BIN'"
-BIN=$(realpath "$BIN")
-
-WORK=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/syncstore-soak.XXXXXX")")
-BASE=$WORK/base SRC_A=$WORK/src-a SRC_B=$WORK/src-b MNT=$WORK/mnt
-DLOG=$WORK/daemon.log
-mkdir -p "$MNT" "$WORK/tmp"
+CAMPAIGN=soak
+# shellcheck source=tools/campaign_lib.sh
+source "$(dirname "$0")/campaign_lib.sh"
+campaign_setup
 cd "$WORK" # nothing of ours inside the mount
 DPID=0 CPIDS=() RPIDS=()
 
