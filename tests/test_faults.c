@@ -209,36 +209,6 @@ static int setup_base(void **state)
     return fx_mount(f, NULL, NULL);
 }
 
-/* The biggest .sst file of a store's db directory, malloc'd. */
-static char *biggest_sst(const char *store)
-{
-    char *db = tu_join(store, "db");
-    DIR *d = opendir(db);
-    assert_non_null(d);
-    char *best = NULL;
-    off_t best_size = -1;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n < 4 || strcmp(de->d_name + n - 4, ".sst"))
-            continue;
-        char *p = tu_join(db, de->d_name);
-        struct stat st;
-        assert_int_equal(stat(p, &st), 0);
-        if (st.st_size > best_size) {
-            free(best);
-            best = p;
-            best_size = st.st_size;
-        } else {
-            free(p);
-        }
-    }
-    closedir(d);
-    free(db);
-    assert_non_null(best);
-    return best;
-}
-
 static void test_corrupt_source(void **state)
 {
     struct faults *t = *state;
@@ -249,7 +219,9 @@ static void test_corrupt_source(void **state)
     /* a truncated SST file */
     char *trunc = src_path(f, 0, "truncated");
     assert_int_equal(syncstore("gen", trunc, "S", "--grants", "2000", "--seed", "5", NULL), 0);
-    char *sst = biggest_sst(trunc);
+    char *trunc_db = tu_join(trunc, "db");
+    char *sst = tu_largest_sst(trunc_db);
+    free(trunc_db);
     struct stat st;
     assert_int_equal(stat(sst, &st), 0);
     assert_int_equal(truncate(sst, st.st_size / 2), 0);

@@ -155,34 +155,6 @@ static void expect(int status, char **outp, int want, const char *const *pattern
 #define EXPECT(status, out, want, ...)                                                             \
     expect(status, &out, want, (const char *const[]){__VA_ARGS__, NULL})
 
-/* The largest .sst file of a db directory, malloc'd. */
-static char *largest_sst(const char *db)
-{
-    DIR *d = opendir(db);
-    assert_non_null(d);
-    struct dirent *de;
-    char *best = NULL;
-    off_t best_size = -1;
-    while ((de = readdir(d))) {
-        size_t n = strlen(de->d_name);
-        if (n < 4 || strcmp(de->d_name + n - 4, ".sst"))
-            continue;
-        char *p = tu_join(db, de->d_name);
-        struct stat st;
-        assert_int_equal(stat(p, &st), 0);
-        if (st.st_size > best_size) {
-            free(best);
-            best = p;
-            best_size = st.st_size;
-        } else {
-            free(p);
-        }
-    }
-    closedir(d);
-    assert_non_null(best);
-    return best;
-}
-
 /* Flips 16 bytes a third of the way into a file: inside its data blocks. */
 static void corrupt(const char *file)
 {
@@ -310,7 +282,7 @@ static void test_check_corrupt_sst(void **state)
     struct fx *f = *state;
     fill(f->store);
     char *db = tu_join(f->store, ENGINE_DB_DIR);
-    char *sst = largest_sst(db);
+    char *sst = tu_largest_sst(db);
     corrupt(sst);
 
     engine *e = open_store(f->store, ENGINE_OPEN_READ_ONLY);

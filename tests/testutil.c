@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -172,4 +173,31 @@ int tu_syncstore(char **out, const char *arg, ...)
     else
         free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+char *tu_largest_sst(const char *db)
+{
+    DIR *d = opendir(db);
+    assert_non_null(d);
+    struct dirent *de;
+    char *best = NULL;
+    off_t best_size = -1;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < 4 || strcmp(de->d_name + n - 4, ".sst"))
+            continue;
+        char *p = tu_join(db, de->d_name);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        if (st.st_size > best_size) {
+            free(best);
+            best = p;
+            best_size = st.st_size;
+        } else {
+            free(p);
+        }
+    }
+    closedir(d);
+    assert_non_null(best);
+    return best;
 }

@@ -31,6 +31,9 @@ uint64_t tu_hash_range(engine *e, const char *sync_id, const char *bucket, size_
  * stderr, malloc'd and NUL-terminated.  Returns the exit status (128 + the
  * signal when killed). */
 int tu_syncstore(char **out, const char *arg, ...);
+/* The largest .sst file in a RocksDB directory (STORE/db), malloc'd; fails the
+ * test when there is none. */
+char *tu_largest_sst(const char *db);
 /* Counts the entries of a directory other than . and ..; -1 if it cannot be read. */
 int tu_count_dir(const char *path);
 
