@@ -23,7 +23,6 @@
 #include "mountutil.h"
 #include "testutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
