@@ -41,6 +41,31 @@ int cli_open_store(const char *path, int flags, engine **out)
     return EXIT_WORK;
 }
 
+int cli_positional(int argc, char **argv, const char *command, const char *usage, const char **args,
+                   int max)
+{
+    int n = 0;
+    for (int i = 0; i < max; i++)
+        args[i] = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' for %s (see 'syncstore %s --help')", argv[i], command,
+                      command);
+            return EXIT_USAGE;
+        }
+        if (n == max) {
+            cli_error("unexpected argument '%s' for %s", argv[i], command);
+            return EXIT_USAGE;
+        }
+        args[n++] = argv[i];
+    }
+    return -1;
+}
+
 int cli_is_help(const char *arg)
 {
     return !strcmp(arg, "-h") || !strcmp(arg, "--help");

@@ -26,30 +26,17 @@ static const char usage[] =
 
 int cmd_backup(int argc, char **argv)
 {
-    const char *args[2] = {NULL, NULL};
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' for backup (see 'syncstore backup --help')", argv[i]);
-            return EXIT_USAGE;
-        }
-        if (n == 2) {
-            cli_error("unexpected argument '%s' for backup", argv[i]);
-            return EXIT_USAGE;
-        }
-        args[n++] = argv[i];
-    }
-    if (n < 2) {
+    const char *args[2];
+    int rc = cli_positional(argc, argv, "backup", usage, args, 2);
+    if (rc >= 0)
+        return rc;
+    if (!args[1]) {
         cli_error("backup needs STORE and DEST (see 'syncstore backup --help')");
         return EXIT_USAGE;
     }
     struct engine_backup_info info;
     char *msg = NULL;
-    int rc = engine_backup(args[0], args[1], &info, &msg);
+    rc = engine_backup(args[0], args[1], &info, &msg);
     if (rc)
         return cli_fail(rc, msg, args[0]);
     printf("backed up store '%s' to '%s': %llu SST files, %llu bytes, %s%s\n", args[0], args[1],

@@ -310,21 +310,10 @@ static void check_records(struct checker *c, engine *e, struct counts *n)
 
 int cmd_check(int argc, char **argv)
 {
-    const char *store = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' for check (see 'syncstore check --help')", argv[i]);
-            return EXIT_USAGE;
-        } else if (!store) {
-            store = argv[i];
-        } else {
-            cli_error("unexpected argument '%s' for check", argv[i]);
-            return EXIT_USAGE;
-        }
-    }
+    const char *store;
+    int parsed = cli_positional(argc, argv, "check", usage, &store, 1);
+    if (parsed >= 0)
+        return parsed;
     if (!store) {
         cli_error("check needs STORE (see 'syncstore check --help')");
         return EXIT_USAGE;

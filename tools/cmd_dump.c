@@ -24,23 +24,10 @@ static const char usage[] =
 
 int cmd_dump(int argc, char **argv)
 {
-    const char *args[3] = {NULL, NULL, NULL};
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' for dump (see 'syncstore dump --help')", argv[i]);
-            return EXIT_USAGE;
-        }
-        if (n == 3) {
-            cli_error("unexpected argument '%s' for dump", argv[i]);
-            return EXIT_USAGE;
-        }
-        args[n++] = argv[i];
-    }
+    const char *args[3];
+    int parsed = cli_positional(argc, argv, "dump", usage, args, 3);
+    if (parsed >= 0)
+        return parsed;
     if (!args[0]) {
         cli_error("dump needs STORE (see 'syncstore dump --help')");
         return EXIT_USAGE;

@@ -39,6 +39,13 @@ int cli_open_store(const char *path, int flags, engine **out);
 /* Common option handling: true when arg is -h or --help. */
 int cli_is_help(const char *arg);
 
+/* Arguments of a command that takes no options: --help prints usage (returns
+ * 0), an option or more than max arguments is an error naming it (returns
+ * EXIT_USAGE); otherwise the arguments go to args[0..max) (NULL when absent)
+ * and it returns -1: go on. */
+int cli_positional(int argc, char **argv, const char *command, const char *usage, const char **args,
+                   int max);
+
 /* Parses a non-negative decimal integer option value; prints an error naming
  * the option and returns EXIT_USAGE when it is not one. */
 int cli_parse_u64(const char *option, const char *text, unsigned long long max,
