@@ -1,10 +1,31 @@
 # campaign_lib.sh - what tools/crash_campaign.sh and tools/soak.sh share;
 # sourced after `set -euo pipefail` with CAMPAIGN set to the script's name.
-# Gives log, die, and (campaign_setup) BIN, WORK, BASE, SRC_A, SRC_B, MNT, DLOG.
+# Gives log, die, is_mounted, alive, force_unmount, and (campaign_setup) BIN,
+# WORK, BASE, SRC_A, SRC_B, MNT, DLOG.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 log() { printf '%s\n' "$*"; }
 die() { printf '%s: error: %s\n' "$CAMPAIGN" "$*" >&2; exit 1; }
+
+# Whether $MNT is a mount point.
+is_mounted() { awk -v m="$MNT" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+# Whether pid is a live process (a zombie is not).
+alive() {
+  local s
+  [ -r "/proc/$1/stat" ] || return 1
+  { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
+  s=${s##*) }
+  [ "${s%% *}" != Z ]
+}
+
+# Unmounts $MNT if it is mounted, lazily if it must.
+force_unmount() {
+  if is_mounted; then
+    fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null ||
+      umount -l "$MNT" 2>/dev/null || true
+  fi
+}
 
 # Checks FUSE is usable, finds or builds the binary ($SYNCSTORE_BIN, else
 # tools/build.sh into ${SYNCSTORE_BUILD_DIR:-build}) and makes the work

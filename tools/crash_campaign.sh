@@ -85,24 +85,6 @@ campaign_setup
 DPID=0 WPID=0
 FAILED=0 KEEP=0
 
-is_mounted() { awk -v m="$MNT" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-
-# Whether pid is a live process (a zombie is not).
-alive() {
-  local s
-  [ -r "/proc/$1/stat" ] || return 1
-  { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-  s=${s##*) }
-  [ "${s%% *}" != Z ]
-}
-
-force_unmount() {
-  if is_mounted; then
-    fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null ||
-      umount -l "$MNT" 2>/dev/null || true
-  fi
-}
-
 cleanup() {
   local rc=$?
   set +e

@@ -96,16 +96,6 @@ campaign_setup
 cd "$WORK" # nothing of ours inside the mount
 DPID=0 CPIDS=() RPIDS=()
 
-is_mounted() { awk -v m="$MNT" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-
-alive() {
-  local s
-  [ -r "/proc/$1/stat" ] || return 1
-  { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-  s=${s##*) }
-  [ "${s%% *}" != Z ]
-}
-
 cleanup() {
   local rc=$? p
   set +e
@@ -117,9 +107,7 @@ cleanup() {
     for _ in $(seq 100); do alive "$DPID" || break; sleep 0.1; done
     alive "$DPID" && kill -KILL "$DPID" 2>/dev/null
   fi
-  if is_mounted; then
-    fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
-  fi
+  force_unmount
   wait 2>/dev/null
   cd /
   if is_mounted; then
