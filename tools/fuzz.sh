@@ -39,7 +39,7 @@ if [ -z "$cc" ]; then
 fi
 build=build-fuzz
 mkdir -p "$build"
-if ! { cmake -S . -B "$build" -DCMAKE_C_COMPILER="$cc" -DSYNCSTORE_FUZZ=ON \
+if ! { cmake -S . -B "$build" -DCMAKE_C_COMPILER="$cc" -DSYNCSTORE_FUZZ=ON -DSYNCSTORE_WERROR="${SYNCSTORE_WERROR:-OFF}" \
   -DCMAKE_BUILD_TYPE=Debug &&
   cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}"; } >"$build/build.log" 2>&1; then
   tail -n 30 "$build/build.log" >&2

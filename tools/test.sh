@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command of README.md and CI.  Installs missing Debian packages, then
 # runs every stage and reports each; fails if any failed:
+#   builds    what packagers build: Release with gcc and with clang (the main
+#             build is RelWithDebInfo with gcc), each with -Werror
 #   lint      clang-format, clang-tidy, cppcheck, man page (tools/lint.sh)
 #   tests     every ctest test: unit, mount (real FUSE mounts), cli
 #   asan      the same suite built with ASan+UBSan (mount tests run the
@@ -14,7 +16,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh || exit 1
 
-stages=${SYNCSTORE_STAGES:-"lint tests asan valgrind fuzz crash soak"}
+# Warnings are errors in every build this script makes (the default for users is off).
+export SYNCSTORE_WERROR=ON
+stages=${SYNCSTORE_STAGES:-"builds lint tests asan valgrind fuzz crash soak"}
 failed=()
 t_all=$(date +%s)
 
@@ -34,6 +38,14 @@ stage() { # NAME COMMAND...: runs one stage, records a failure
 }
 
 build_main() { tools/build.sh build >/dev/null; }
+run_builds() { # COMPILER:BUILD_TYPE pairs, each in its own directory
+  local pair cc type
+  for pair in gcc:Release clang:Release; do
+    cc=${pair%%:*} type=${pair#*:}
+    echo "-- $cc $type"
+    tools/build.sh "build-$cc-$type" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" >/dev/null || return 1
+  done
+}
 run_tests() { (cd build && ctest --output-on-failure -j2); }
 run_asan() {
   tools/build.sh build-asan -DSYNCSTORE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null || return 1
@@ -50,6 +62,7 @@ if ! build_main; then
   echo "======== build: FAILED"
   exit 1
 fi
+stage builds run_builds
 stage lint tools/lint.sh build
 stage tests run_tests
 stage asan run_asan
