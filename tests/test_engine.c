@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "engine_admin.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -539,6 +540,43 @@ static void test_open_errors(void **state)
     free(other);
 }
 
+/* Open and `check` read FORMAT with one parser: a marker with a tail after its
+ * line is no store for either (open used to read only the first line). */
+static void test_format_marker_tail(void **state)
+{
+    struct fx *f = *state;
+    engine *e = NULL;
+    char *msg = NULL;
+    char *store = tu_join(f->dir, "store");
+    char *marker = tu_join(store, "FORMAT");
+    engine_close(f->e);
+    f->e = NULL;
+    tu_write_file(marker, "syncstore-store 1\ngarbage\n", 26);
+
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_ONLY, &e, &msg), ENGINE_ENOTSTORE);
+    assert_null(e);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "not a syncstore store"));
+    assert_non_null(strstr(msg, marker));
+    assert_non_null(strstr(msg, "does not hold"));
+    free(msg);
+    msg = NULL;
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_WRITE, &e, NULL), ENGINE_ENOTSTORE);
+    assert_int_equal(engine_check_format(store, &msg), ENGINE_ENOTSTORE);
+    assert_non_null(strstr(msg, marker));
+    free(msg);
+    /* `check` still looks at the data behind a damaged marker. */
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_ONLY | ENGINE_OPEN_ANY_MARKER, &e, NULL),
+                     0);
+    engine_close(e);
+
+    tu_write_file(marker, "syncstore-store 1\n", 18);
+    assert_int_equal(engine_check_format(store, NULL), 0);
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_WRITE, &f->e, NULL), 0);
+    free(marker);
+    free(store);
+}
+
 static void test_locked_store(void **state)
 {
     struct fx *f = *state;
@@ -673,6 +711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_abandoned_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_empty_file_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_marker_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staging_cleaned_at_open, setup, teardown),

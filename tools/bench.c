@@ -30,6 +30,8 @@
 #include "buf.h"
 #include "commands.h"
 #include "compactor.h"
+#include "engine_admin.h"
+#include "engine_test.h"
 #include "gen.h"
 #include "loader.h"
 

@@ -14,6 +14,7 @@
  * the per-key and per-file kinds are printed (all are counted).
  */
 #include "commands.h"
+#include "engine_admin.h"
 
 #include <dirent.h>
 #include <errno.h>
