@@ -19,6 +19,7 @@
  * piece, whatever the sync's size.
  */
 #include "compactor.h"
+#include "engine_test.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -310,7 +311,7 @@ out:
 /* Checks the source path before opening it, so each fault gets its own code. */
 static int check_source(engine *base, const char *source_path, char **msg)
 {
-    struct stat st, bst;
+    struct stat st;
     if (stat(source_path, &st) != 0)
         return engine_msgf(msg, -errno, "source '%s': %s", source_path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
@@ -318,7 +319,7 @@ static int check_source(engine *base, const char *source_path, char **msg)
     if (access(source_path, R_OK | X_OK) != 0)
         return engine_msgf(msg, -errno, "source '%s' is not readable: %s", source_path,
                            strerror(errno));
-    if (stat(engine_path(base), &bst) == 0 && bst.st_dev == st.st_dev && bst.st_ino == st.st_ino)
+    if (engine_is_store_dir(base, source_path))
         return engine_msgf(msg, -EINVAL, "source '%s' is the base store itself", source_path);
     return 0;
 }

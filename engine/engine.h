@@ -38,6 +38,13 @@ const char *engine_strerror(int code);
  * returns code: the one way every module fills its `char **msg`. */
 int engine_msgf(char **msg, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Quotes bytes for a message: printable ASCII as it is, every other byte and
+ * the backslash and single quote as \xHH, at most max bytes of data (then
+ * "...").  Writes into out (ENGINE_QUOTE_SIZE(max) bytes always suffice; a
+ * smaller out_size cuts it short) and returns out. */
+#define ENGINE_QUOTE_SIZE(max) (4 * (max) + 4)
+const char *engine_quote(const void *data, size_t len, size_t max, char *out, size_t out_size);
+
 /* Limits of the data model (SPEC "Data model"). */
 #define ENGINE_SYNC_ID_MAX 128
 #define ENGINE_BUCKET_MAX 64
@@ -120,8 +127,9 @@ int engine_is_read_only(const engine *e);
  * it as a RocksDB secondary. */
 int engine_is_secondary(const engine *e);
 
-/* Whether two open stores are the same directory (device and inode). */
-int engine_same_store(const engine *a, const engine *b);
+/* 1 when path names the directory of the open store e (the same device and
+ * inode), 0 when not or when path cannot be looked at. */
+int engine_is_store_dir(const engine *e, const char *path);
 
 /* ---- Snapshots: a point-in-time view; NULL means "latest" wherever one is taken. ---- */
 
@@ -232,17 +240,6 @@ void engine_ingest_free(engine_ingest *ing);
 /* The staging directory, STORE/staging (borrowed). */
 const char *engine_staging_dir(const engine *e);
 
-/* Test-only pause points, for crash, cancel and fault tests: when the
- * environment variable SYNCSTORE_TEST_PAUSE_INGEST is
- * "MS_BEFORE,MS_AFTER[,MS_STREAM]", engine_test_pause(0) sleeps MS_BEFORE
- * milliseconds, engine_test_pause(1) MS_AFTER and engine_test_pause(2)
- * MS_STREAM.  engine_ingest_commit calls (1) right after the ingest call;
- * callers call (0) right before their last cancellation check before the
- * commit, and the compactor calls (2) once while streaming, right after its
- * first progress report. */
-#define ENGINE_PAUSE_ENV "SYNCSTORE_TEST_PAUSE_INGEST"
-void engine_test_pause(int which);
-
 /* ---- Metadata: small records outside every sync range (key 0xFF name). ---- */
 
 int engine_meta_put(engine *e, const char *name, const void *value, size_t len, char **msg);
@@ -256,11 +253,77 @@ int engine_meta_list(engine *e, const char *prefix,
                      int (*fn)(void *arg, const char *name, const char *value, size_t len),
                      void *arg, char **msg);
 
+/* The metadata syncstore writes: at most one record per sync under each of
+ * these name prefixes, named "<prefix><sync_id>".  engine/meta.c owns every
+ * name and value format (engine_meta_problem in engine_admin.h checks them);
+ * no other module spells them.
+ *   synctime/  when the sync last changed: decimal seconds since the epoch
+ *   reclaim/   a reclaim hint: its generation "<seconds>.<nanoseconds>"
+ *   status/    the last compaction or delete a mount ran: a status record */
+#define ENGINE_META_SYNCTIME "synctime/"
+#define ENGINE_META_RECLAIM "reclaim/"
+#define ENGINE_META_STATUS "status/"
+
 /* The time a sync last changed (a load, import, compaction or delete),
  * recorded as metadata "synctime/<sync_id>".  engine_sync_time returns -ENOENT
  * when none was recorded. */
 int engine_sync_touch(engine *e, const char *sync_id, char **msg);
 int engine_sync_time(engine *e, const char *sync_id, int64_t *seconds);
+
+/* ---- Status records: "status/<sync_id>" ----
+ *
+ * What a mount persists about the last compaction or delete of a sync it ran,
+ * and shows in ctl/compact/<sync_id>: one line of JSON, exactly
+ *
+ *   {"sync_id":"s1","state":"done","source":"/x","keys":1,"bytes":2,"seconds":0.100,"error":null}
+ *
+ * and a newline: "source" and "error" a JSON string (only '"' and '\\'
+ * escaped as \" \\, bytes below 0x20 as \u00XX, the rest as they are) or
+ * null; "keys" and "bytes" decimal; "seconds" with three decimals.
+ * engine_status_encode writes that text and engine_status_decode accepts
+ * nothing else, so decode(encode(st)) is st and encode(decode(text)) is text.
+ */
+
+enum engine_status_state {
+    ENGINE_STATUS_NONE,      /* never compacted by a mount */
+    ENGINE_STATUS_RUNNING,   /* in progress (persisted as such: a mount that dies leaves it) */
+    ENGINE_STATUS_DONE,      /* switched */
+    ENGINE_STATUS_EMPTY,     /* the source held nothing: the sync was excised */
+    ENGINE_STATUS_FAILED,    /* error says why */
+    ENGINE_STATUS_CANCELLED, /* interrupted before the switch */
+};
+
+struct engine_status {
+    char sync_id[ENGINE_SYNC_ID_MAX + 1];
+    enum engine_status_state state;
+    char *source; /* malloc'd, or NULL for null (a delete) */
+    uint64_t keys, bytes;
+    double seconds;
+    char *error; /* malloc'd, or NULL for null */
+};
+
+/* "none", "running", ... (static); NULL for a value outside the enum. */
+const char *engine_status_state_name(enum engine_status_state state);
+
+/* The record's text, malloc'd and NUL-terminated into *out, its length (the NUL
+ * not counted) in *len.  0, -EINVAL for a state outside
+ * the enum or a bad sync_id, or -ENOMEM. */
+int engine_status_encode(const struct engine_status *st, char **out, size_t *len);
+
+/* Parses a record.  On success st owns its strings (engine_status_release
+ * them).  On failure -EINVAL with a message saying what is wrong and where;
+ * nothing is left allocated, and st->sync_id holds the record's sync_id when
+ * the text got that far ("" otherwise). */
+int engine_status_decode(const char *text, size_t len, struct engine_status *st, char **msg);
+
+/* Frees st's strings and sets them to NULL; st may be reused. */
+void engine_status_release(struct engine_status *st);
+
+/* Writes st as "status/<st->sync_id>" (read-write stores). */
+int engine_status_put(engine *e, const struct engine_status *st, char **msg);
+/* Reads and decodes the record of sync_id: 0, -ENOENT when there is none,
+ * -EINVAL when it does not decode, or a read error. */
+int engine_status_get(engine *e, const char *sync_id, struct engine_status *st, char **msg);
 
 /* ---- Space reclaim ----
  *
@@ -276,102 +339,5 @@ int engine_reclaim_hint(engine *e, const char *sync_id, char **msg);
 int engine_reclaim_now(engine *e, const char *sync_id, char **msg);
 /* Hints not yet acted on (for tests and stats). */
 int engine_reclaim_pending(engine *e, char **msg);
-
-/* ---- Figures ---- */
-
-/* A RocksDB statistics ticker such as "rocksdb.flush.write.bytes" (0 unless the
- * store was opened with ENGINE_OPEN_STATISTICS). */
-uint64_t engine_ticker(engine *e, const char *name);
-/* An integer property such as "rocksdb.live-sst-files-size"; 0 when unknown. */
-uint64_t engine_property(engine *e, const char *name);
-/* The approximate on-disk bytes of a sync's range in SST files (RocksDB's
- * estimate from index blocks: data hidden by a range tombstone and not yet
- * compacted away still counts); 0 when unknown. */
-uint64_t engine_sync_approximate_bytes(engine *e, const char *sync_id);
-
-/* ---- The baseline that bulk ingest is measured against (benchmarks only) ----
- *
- * Replaces sync_id in e with the records of `source` the only other atomic
- * way RocksDB offers: one WriteBatch holding a DeleteRange over the sync and a
- * Put for every record the iterator yields (from its current position). */
-int engine_replace_with_batch(engine *e, const char *sync_id, engine_iter *source, uint64_t *keys,
-                              char **msg);
-
-/* ---- Checking and backing up a store (syncstore check, syncstore backup) ---- */
-
-/* The entries of a store directory (the layout at the top of this file). */
-#define ENGINE_FORMAT_FILE "FORMAT"
-#define ENGINE_DB_DIR "db"
-#define ENGINE_STAGING_DIR "staging"
-
-/* Checks that STORE/FORMAT holds exactly the marker this build writes,
- * "syncstore-store 1\n", and nothing else.  Returns 0; -ENOENT when it is
- * absent; ENGINE_EFORMAT when it is a well-formed marker of a newer version;
- * ENGINE_ENOTSTORE for any other content; another negated errno when it cannot
- * be read.  msg names the file and the reason. */
-int engine_check_format(const char *path, char **msg);
-
-/* An iterator over the whole on-disk key space, without bounds: the records
- * and the metadata (keys beginning with 0x00 or 0xFF) in key order.  Reads
- * verify block checksums and do not fill the block cache, as a full pass
- * should.  engine_iter_parts() fails on metadata keys. */
-engine_iter *engine_iter_new_raw(engine *e);
-
-/* What engine_verify_sst_files() read. */
-struct engine_sst_check {
-    uint64_t files;   /* live SST files */
-    uint64_t bytes;   /* their total size on disk */
-    uint64_t entries; /* entries read, including those hidden by range tombstones */
-    uint64_t skipped; /* times the walk jumped past a corrupt file's key range */
-    int complete;     /* 1 when the walk reached the end of the key space */
-};
-
-/* Reads every block of every live SST file with checksum verification: one
- * walk over the whole key space that ignores range tombstones (RocksDB's
- * ignore_range_deletions), so data that a tombstone hides, and that a normal
- * read would skip, is read too; the block cache is not filled.  The files'
- * index, filter, properties and range-tombstone blocks are read and verified
- * when RocksDB opens each file.
- *
- * For every corruption found, bad(arg, file, reason) is called with the full
- * path of the SST file RocksDB names (NULL when it names no live SST file)
- * and RocksDB's message; the walk then goes on after that file's largest key,
- * so later files are still checked (the keys of other files inside the
- * skipped span are not).  A second error in the same file, or one that names
- * no file, ends the walk (out->complete stays 0).  Returns 0 when the walk ran,
- * whatever it found, or a negative code when it could not start. */
-int engine_verify_sst_files(engine *e, struct engine_sst_check *out,
-                            void (*bad)(void *arg, const char *file, const char *reason), void *arg,
-                            char **msg);
-
-/* What engine_backup() made. */
-struct engine_backup_info {
-    uint64_t files;  /* SST files in the backup */
-    uint64_t bytes;  /* their total size */
-    int attempts;    /* checkpoints taken: > 1 when the store changed during one */
-    int secondary;   /* 1 when the store was held and read as a RocksDB secondary */
-    int hard_linked; /* 1 when dest is on the store's filesystem: the SST files are
-                        hard links, shared with the store, not copies */
-};
-
-/* Makes dest a new store holding a point-in-time copy of the store at path:
- * a RocksDB checkpoint in dest/db (SST files hard-linked on the same
- * filesystem, copied otherwise; MANIFEST and WAL copied), an empty
- * dest/staging, and the FORMAT marker written last, by rename, once the copy
- * has been opened and found to hold the same SST files as the store; so a
- * backup cut short never looks like a store.
- *
- * The store is opened read-only, as a secondary when another process (a
- * mount) holds it, and never written: no flush, the WAL is copied.  When the
- * store's MANIFEST changes while the copy is made (a flush, compaction or
- * ingest by its holder, which may delete files the copy needs), the copy is
- * thrown away and taken again (a secondary first catches up with the holder),
- * up to 5 times; then -EAGAIN.
- *
- * dest must not exist (its parent must) or be an empty directory, and must not
- * be inside the store: else -EEXIST, -ENOTDIR or -EINVAL, and nothing is
- * touched.  On any failure everything made in dest is removed (dest itself
- * too when this call created it).  info may be NULL. */
-int engine_backup(const char *path, const char *dest, struct engine_backup_info *info, char **msg);
 
 #endif

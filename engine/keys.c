@@ -13,41 +13,9 @@
 #include "engine.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int engine_msgf(char **msg, int code, const char *fmt, ...)
-{
-    if (msg) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0)
-            *msg = NULL;
-        va_end(ap);
-    }
-    return code;
-}
-
-/* Quotes at most 64 bytes of a name for a message, escaping what is not printable. */
-static const char *quote(const void *data, size_t len, char *out, size_t out_size)
-{
-    const unsigned char *s = data;
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 6 < out_size; i++) {
-        if (i == 64) {
-            o += (size_t)snprintf(out + o, out_size - o, "...");
-            break;
-        }
-        if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\')
-            out[o++] = (char)s[i];
-        else
-            o += (size_t)snprintf(out + o, out_size - o, "\\x%02x", s[i]);
-    }
-    out[o] = '\0';
-    return out;
-}
 
 int engine_check_sync_id(const char *sync_id, size_t len, char **msg)
 {
@@ -56,14 +24,14 @@ int engine_check_sync_id(const char *sync_id, size_t len, char **msg)
         return engine_msgf(msg, -EINVAL, "sync_id is empty");
     if (len > ENGINE_SYNC_ID_MAX)
         return engine_msgf(msg, -EINVAL, "sync_id '%s' is %zu bytes long, longer than %d",
-                           quote(sync_id, len, q, sizeof q), len, ENGINE_SYNC_ID_MAX);
+                           engine_quote(sync_id, len, 64, q, sizeof q), len, ENGINE_SYNC_ID_MAX);
     for (size_t i = 0; i < len; i++) {
         char c = sync_id[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
             return engine_msgf(msg, -EINVAL,
                                "sync_id '%s' has a byte outside [A-Za-z0-9._-] at offset %zu",
-                               quote(sync_id, len, q, sizeof q), i);
+                               engine_quote(sync_id, len, 64, q, sizeof q), i);
     }
     if ((len == 1 && sync_id[0] == '.') || (len == 2 && !memcmp(sync_id, "..", 2)))
         return engine_msgf(msg, -EINVAL, "sync_id '%.*s' is not allowed", (int)len, sync_id);
@@ -79,13 +47,13 @@ int engine_check_bucket(const char *bucket, size_t len, char **msg)
         return engine_msgf(msg, -EINVAL, "bucket name is empty");
     if (len > ENGINE_BUCKET_MAX)
         return engine_msgf(msg, -EINVAL, "bucket '%s' is %zu bytes long, longer than %d",
-                           quote(bucket, len, q, sizeof q), len, ENGINE_BUCKET_MAX);
+                           engine_quote(bucket, len, 64, q, sizeof q), len, ENGINE_BUCKET_MAX);
     for (size_t i = 0; i < len; i++) {
         char c = bucket[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
             return engine_msgf(msg, -EINVAL,
                                "bucket '%s' has a byte outside [a-z0-9_-] at offset %zu",
-                               quote(bucket, len, q, sizeof q), i);
+                               engine_quote(bucket, len, 64, q, sizeof q), i);
     }
     return 0;
 }
@@ -97,7 +65,7 @@ int engine_check_key(const void *key, size_t len, char **msg)
         return engine_msgf(msg, -EINVAL, "key is empty");
     if (len > ENGINE_KEY_MAX)
         return engine_msgf(msg, -EINVAL, "key '%s' is %zu bytes long, longer than %d",
-                           quote(key, len, q, sizeof q), len, ENGINE_KEY_MAX);
+                           engine_quote(key, len, 64, q, sizeof q), len, ENGINE_KEY_MAX);
     return 0;
 }
 
@@ -129,12 +97,12 @@ int engine_key_decode(const void *disk_key, size_t len, struct engine_key_parts 
     const char *sep1 = memchr(k, '\0', len);
     if (!sep1)
         return engine_msgf(msg, -EINVAL, "on-disk key '%s' has no separator after the sync_id",
-                           quote(k, len, q, sizeof q));
+                           engine_quote(k, len, 64, q, sizeof q));
     size_t rest = len - (size_t)(sep1 - k) - 1;
     const char *sep2 = memchr(sep1 + 1, '\0', rest);
     if (!sep2)
         return engine_msgf(msg, -EINVAL, "on-disk key '%s' has no separator after the bucket",
-                           quote(k, len, q, sizeof q));
+                           engine_quote(k, len, 64, q, sizeof q));
     p->sync_id = k;
     p->sync_id_len = (size_t)(sep1 - k);
     p->bucket = sep1 + 1;
@@ -147,7 +115,7 @@ int engine_key_decode(const void *disk_key, size_t len, struct engine_key_parts 
         (rc = engine_check_bucket(p->bucket, p->bucket_len, msg ? &inner : NULL)) ||
         (rc = engine_check_key(p->key, p->key_len, msg ? &inner : NULL))) {
         if (msg) {
-            engine_msgf(msg, rc, "on-disk key '%s': %s", quote(k, len, q, sizeof q),
+            engine_msgf(msg, rc, "on-disk key '%s': %s", engine_quote(k, len, 64, q, sizeof q),
                         inner ? inner : "invalid");
             free(inner);
         }

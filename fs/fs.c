@@ -38,6 +38,7 @@
 
 #include "compactor.h"
 #include "engine.h"
+#include "engine_admin.h"
 #include "names.h"
 
 #include <errno.h>

@@ -13,6 +13,7 @@
 #include "c1z.h"
 #include "compactor.h"
 #include "engine.h"
+#include "engine_admin.h"
 #include "loader.h"
 #include "testutil.h"
 

@@ -43,6 +43,7 @@
 
 #include "compactor.h"
 #include "engine.h"
+#include "engine_test.h"
 #include "gen.h"
 #include "loader.h"
 #include "testutil.h"

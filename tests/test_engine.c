@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "engine_admin.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -539,6 +540,190 @@ static void test_open_errors(void **state)
     free(other);
 }
 
+/* Open and `check` read FORMAT with one parser: a marker with a tail after its
+ * line is no store for either (open used to read only the first line). */
+static void test_format_marker_tail(void **state)
+{
+    struct fx *f = *state;
+    engine *e = NULL;
+    char *msg = NULL;
+    char *store = tu_join(f->dir, "store");
+    char *marker = tu_join(store, "FORMAT");
+    engine_close(f->e);
+    f->e = NULL;
+    tu_write_file(marker, "syncstore-store 1\ngarbage\n", 26);
+
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_ONLY, &e, &msg), ENGINE_ENOTSTORE);
+    assert_null(e);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "not a syncstore store"));
+    assert_non_null(strstr(msg, marker));
+    assert_non_null(strstr(msg, "does not hold"));
+    free(msg);
+    msg = NULL;
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_WRITE, &e, NULL), ENGINE_ENOTSTORE);
+    assert_int_equal(engine_check_format(store, &msg), ENGINE_ENOTSTORE);
+    assert_non_null(strstr(msg, marker));
+    free(msg);
+    /* `check` still looks at the data behind a damaged marker. */
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_ONLY | ENGINE_OPEN_ANY_MARKER, &e, NULL),
+                     0);
+    engine_close(e);
+
+    tu_write_file(marker, "syncstore-store 1\n", 18);
+    assert_int_equal(engine_check_format(store, NULL), 0);
+    assert_int_equal(engine_open(store, ENGINE_OPEN_READ_WRITE, &f->e, NULL), 0);
+    free(marker);
+    free(store);
+}
+
+/* The status record codec writes exactly the text mounts have always
+ * persisted and reads back nothing else. */
+static void test_status_codec(void **state)
+{
+    (void)state;
+    struct engine_status st = {.sync_id = "s1",
+                               .state = ENGINE_STATUS_FAILED,
+                               .source = "/x\"y\\z\n",
+                               .keys = 1,
+                               .bytes = 18446744073709551615ull,
+                               .seconds = 0.1,
+                               .error = NULL};
+    char *text;
+    size_t len;
+    assert_int_equal(engine_status_encode(&st, &text, &len), 0);
+    const char *want =
+        "{\"sync_id\":\"s1\",\"state\":\"failed\",\"source\":\"/x\\\"y\\\\z\\u000a\","
+        "\"keys\":1,\"bytes\":18446744073709551615,\"seconds\":0.100,\"error\":null}\n";
+    assert_string_equal(text, want);
+    assert_int_equal(len, strlen(want));
+
+    struct engine_status back;
+    assert_int_equal(engine_status_decode(text, len, &back, NULL), 0);
+    assert_string_equal(back.sync_id, "s1");
+    assert_int_equal(back.state, ENGINE_STATUS_FAILED);
+    assert_string_equal(back.source, st.source);
+    assert_null(back.error);
+    assert_int_equal(back.keys, 1);
+    assert_true(back.bytes == st.bytes);
+    char *again;
+    size_t again_len;
+    assert_int_equal(engine_status_encode(&back, &again, &again_len), 0);
+    assert_int_equal(again_len, len);
+    assert_memory_equal(again, text, len);
+    engine_status_release(&back);
+    assert_null(back.source);
+    free(again);
+    free(text);
+
+    static const char *const bad[] = {
+        "",
+        "{\"sync_id\":\"s2\"}",
+        "{\"sync_id\":\"s1\",\"state\":\"sleeping\",\"source\":null,\"keys\":0,\"bytes\":0,"
+        "\"seconds\":0.000,\"error\":null}\n",
+        "{\"sync_id\":\"s1\",\"state\":\"done\",\"source\":null,\"keys\":01,\"bytes\":0,"
+        "\"seconds\":0.000,\"error\":null}\n",
+        "{\"sync_id\":\"s1\",\"state\":\"done\",\"source\":null,\"keys\":0,\"bytes\":0,"
+        "\"seconds\":0.0,\"error\":null}\n",
+        "{\"sync_id\":\"s1\",\"state\":\"done\",\"source\":\"a\\nb\",\"keys\":0,\"bytes\":0,"
+        "\"seconds\":0.000,\"error\":null}\n",
+        "{\"sync_id\":\"s1\",\"state\":\"done\",\"source\":null,\"keys\":0,\"bytes\":0,"
+        "\"seconds\":0.000,\"error\":null}\n ",
+        "{\"sync_id\": \"s1\",\"state\":\"done\",\"source\":null,\"keys\":0,\"bytes\":0,"
+        "\"seconds\":0.000,\"error\":null}\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *msg = NULL;
+        assert_int_equal(engine_status_decode(bad[i], strlen(bad[i]), &back, &msg), -EINVAL);
+        assert_non_null(msg);
+        assert_null(back.source);
+        assert_null(back.error);
+        free(msg);
+    }
+    /* How far a bad record got: its sync_id is known. */
+    engine_status_decode(bad[1], strlen(bad[1]), &back, NULL);
+    assert_string_equal(back.sync_id, "s2");
+    char *msg = NULL;
+    engine_status_decode(bad[2], strlen(bad[2]), &back, &msg);
+    assert_non_null(strstr(msg, "\"state\" is not one of none, running"));
+    free(msg);
+
+    for (int s = ENGINE_STATUS_NONE; s <= ENGINE_STATUS_CANCELLED; s++)
+        assert_non_null(engine_status_state_name((enum engine_status_state)s));
+    assert_null(engine_status_state_name((enum engine_status_state)99));
+    st.state = (enum engine_status_state)99;
+    assert_int_equal(engine_status_encode(&st, &text, &len), -EINVAL);
+}
+
+/* engine_meta_problem knows each metadata name and value format. */
+static void test_meta_problem(void **state)
+{
+    (void)state;
+    char *why = NULL;
+#define VERDICT(name, value) engine_meta_problem(name, strlen(name), value, strlen(value), &why)
+    assert_int_equal(VERDICT("synctime/s1", "1700000000"), ENGINE_META_OK);
+    assert_int_equal(VERDICT("reclaim/s1", "1700000000.000000001"), ENGINE_META_OK);
+    const char *status = "{\"sync_id\":\"s1\",\"state\":\"running\",\"source\":\"/x\",\"keys\":3,"
+                         "\"bytes\":4,\"seconds\":1.250,\"error\":null}\n";
+    assert_int_equal(VERDICT("status/s1", status), ENGINE_META_OK);
+    assert_null(why);
+
+    assert_int_equal(VERDICT("bogus/s1", "1"), ENGINE_META_UNKNOWN_NAME);
+    assert_int_equal(VERDICT("synctime/", "1"), ENGINE_META_UNKNOWN_NAME);
+    assert_null(why);
+    assert_int_equal(VERDICT("reclaim/a b", "1.000000001"), ENGINE_META_BAD_NAME);
+    assert_non_null(strstr(why, "sync_id 'a b'"));
+    free(why);
+    why = NULL;
+    assert_int_equal(VERDICT("synctime/s1", "soon"), ENGINE_META_BAD_VALUE);
+    assert_non_null(strstr(why, "not a time"));
+    free(why);
+    why = NULL;
+    assert_int_equal(VERDICT("reclaim/s1", "1.5"), ENGINE_META_BAD_VALUE);
+    free(why);
+    why = NULL;
+    assert_int_equal(VERDICT("status/s2", status), ENGINE_META_BAD_VALUE);
+    assert_non_null(strstr(why, "does not match the key"));
+    free(why);
+    why = NULL;
+    assert_int_equal(VERDICT("status/s1", "{}"), ENGINE_META_BAD_VALUE);
+    assert_non_null(strstr(why, "not a status record"));
+    free(why);
+#undef VERDICT
+}
+
+/* Status records through a store. */
+static void test_status_put_get(void **state)
+{
+    struct fx *f = *state;
+    struct engine_status st = {.sync_id = "s1", .state = ENGINE_STATUS_DONE, .keys = 7};
+    assert_int_equal(engine_status_put(f->e, &st, NULL), 0);
+    struct engine_status got;
+    assert_int_equal(engine_status_get(f->e, "s1", &got, NULL), 0);
+    assert_int_equal(got.state, ENGINE_STATUS_DONE);
+    assert_int_equal(got.keys, 7);
+    assert_null(got.source);
+    engine_status_release(&got);
+    assert_int_equal(engine_status_get(f->e, "s2", &got, NULL), -ENOENT);
+    assert_int_equal(engine_meta_put(f->e, ENGINE_META_STATUS "s3", "x", 1, NULL), 0);
+    char *msg = NULL;
+    assert_int_equal(engine_status_get(f->e, "s3", &got, &msg), -EINVAL);
+    assert_non_null(strstr(msg, "status/s3"));
+    free(msg);
+}
+
+/* One quoting for every message. */
+static void test_quote(void **state)
+{
+    (void)state;
+    char q[ENGINE_QUOTE_SIZE(4)];
+    assert_string_equal(engine_quote("a'b\\", 4, 4, q, sizeof q), "a\\x27b\\x5c");
+    assert_string_equal(engine_quote("abcdef", 6, 4, q, sizeof q), "abcd...");
+    assert_string_equal(engine_quote("\xff\x00", 2, 4, q, sizeof q), "\\xff\\x00");
+    char small[8];
+    assert_string_equal(engine_quote("\x01\x02\x03", 3, 64, small, sizeof small), "\\x01...");
+}
+
 static void test_locked_store(void **state)
 {
     struct fx *f = *state;
@@ -663,6 +848,10 @@ int main(void)
         cmocka_unit_test(test_key_encode_decode),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_status_codec),
+        cmocka_unit_test(test_meta_problem),
+        cmocka_unit_test(test_quote),
+        cmocka_unit_test_setup_teardown(test_status_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefix_syncs_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_rejects_bad_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_isolation, setup, teardown),
@@ -673,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_abandoned_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_empty_file_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_marker_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staging_cleaned_at_open, setup, teardown),

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "engine_test.h"
 #include "mountutil.h"
 #include "names.h"
 #include "testutil.h"

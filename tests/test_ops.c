@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "engine.h"
+#include "engine_admin.h"
 #include "gen.h"
 #include "loader.h"
 #include "testutil.h"

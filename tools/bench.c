@@ -30,6 +30,8 @@
 #include "buf.h"
 #include "commands.h"
 #include "compactor.h"
+#include "engine_admin.h"
+#include "engine_test.h"
 #include "gen.h"
 #include "loader.h"
 
@@ -41,7 +43,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,21 +164,6 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int set_msg(char **msg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_msg(char **msg, int code, const char *fmt, ...)
-{
-    if (msg) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(msg, fmt, ap) < 0)
-            *msg = NULL;
-        va_end(ap);
-    }
-    return code;
 }
 
 static double mb(uint64_t bytes)
@@ -316,13 +302,13 @@ static int copy_store(const char *src, const char *dst, char **msg)
     pid_t pid;
     int rc = posix_spawnp(&pid, "cp", NULL, NULL, argv, environ);
     if (rc)
-        return set_msg(msg, -rc, "cannot run cp: %s", strerror(rc));
+        return engine_msgf(msg, -rc, "cannot run cp: %s", strerror(rc));
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
-            return set_msg(msg, -errno, "cannot wait for cp: %s", strerror(errno));
+            return engine_msgf(msg, -errno, "cannot wait for cp: %s", strerror(errno));
     if (!WIFEXITED(status) || WEXITSTATUS(status))
-        return set_msg(msg, -EIO, "cp -a '%s' '%s' failed", src, dst);
+        return engine_msgf(msg, -EIO, "cp -a '%s' '%s' failed", src, dst);
     return 0;
 }
 
@@ -340,8 +326,8 @@ static int settle_store(engine *e, double *seconds, char **msg)
            engine_property(e, "rocksdb.mem-table-flush-pending") ||
            engine_property(e, "rocksdb.num-running-flushes")) {
         if (now_seconds() - t0 > BENCH_SETTLE_MAX)
-            return set_msg(msg, -ETIMEDOUT, "store '%s' is still compacting after %d s",
-                           engine_path(e), BENCH_SETTLE_MAX);
+            return engine_msgf(msg, -ETIMEDOUT, "store '%s' is still compacting after %d s",
+                               engine_path(e), BENCH_SETTLE_MAX);
         struct timespec pause = {0, 20L * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
@@ -493,7 +479,8 @@ static const struct sqlite_table sqlite_tables[] = {
 
 static int sql_fail(sqlite3 *db, const char *what, char **msg)
 {
-    return set_msg(msg, -EIO, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+    return engine_msgf(msg, -EIO, "sqlite: %s: %s", what,
+                       db ? sqlite3_errmsg(db) : "out of memory");
 }
 
 static int sql_exec(sqlite3 *db, const char *sql, char **msg)
@@ -501,7 +488,7 @@ static int sql_exec(sqlite3 *db, const char *sql, char **msg)
     char *err = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK)
         return 0;
-    int rc = set_msg(msg, -EIO, "sqlite: %s", err ? err : sqlite3_errmsg(db));
+    int rc = engine_msgf(msg, -EIO, "sqlite: %s", err ? err : sqlite3_errmsg(db));
     sqlite3_free(err);
     return rc;
 }
@@ -549,14 +536,15 @@ static int sqlite_bind_record(sqlite3_stmt *st, const struct sqlite_table *t, js
         } else if (!strcmp(f, "=rid")) {
             const char *type = json_field(obj, "resource_type"), *id = json_field(obj, "id");
             if (!type || !id)
-                return set_msg(msg, -EINVAL, "%s record without resource_type or id", t->bucket);
+                return engine_msgf(msg, -EINVAL, "%s record without resource_type or id",
+                                   t->bucket);
             buf_reset(tmp);
             buf_addf(tmp, "%s:%s", type, id);
             sqlite3_bind_text(st, col, tmp->data, (int)tmp->len, SQLITE_TRANSIENT);
         } else {
             const char *s = json_field(obj, f);
             if (!s)
-                return set_msg(msg, -EINVAL, "%s record without \"%s\"", t->bucket, f);
+                return engine_msgf(msg, -EINVAL, "%s record without \"%s\"", t->bucket, f);
             sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
         }
     }
@@ -589,7 +577,7 @@ static int sqlite_fill_bucket(sqlite3 *db, engine *e, const struct sqlite_table 
         json_error_t jerr;
         json_t *obj = json_loadb(v, vl, 0, &jerr);
         if (!obj) {
-            rc = set_msg(msg, -EINVAL, "%s record is not JSON: %s", t->bucket, jerr.text);
+            rc = engine_msgf(msg, -EINVAL, "%s record is not JSON: %s", t->bucket, jerr.text);
             goto out;
         }
         rc = sqlite_bind_record(st, t, obj, v, vl, sync_id, &tmp, msg);
@@ -702,9 +690,9 @@ static int phase_sqlite(struct bench *b)
     b->sqlite_commit_seconds = now_seconds() - tc;
     b->sqlite_seconds = now_seconds() - t0;
     if (b->sqlite_inserted != b->sqlite_source_rows)
-        rc = set_msg(&msg, -EIO, "sqlite: inserted %llu rows, the source holds %llu",
-                     (unsigned long long)b->sqlite_inserted,
-                     (unsigned long long)b->sqlite_source_rows);
+        rc = engine_msgf(&msg, -EIO, "sqlite: inserted %llu rows, the source holds %llu",
+                         (unsigned long long)b->sqlite_inserted,
+                         (unsigned long long)b->sqlite_source_rows);
 out:
     if (db)
         sqlite3_close(db);
@@ -753,8 +741,8 @@ static int phase_ours(struct bench *b)
     tickers_read(e, &t1);
     b->ours_rss_kb = self_peak_rss_kb();
     if (r.outcome != COMPACTOR_DONE) {
-        rc = set_msg(&msg, -EIO, "compaction outcome '%s', expected 'done'",
-                     compactor_outcome_name(r.outcome));
+        rc = engine_msgf(&msg, -EIO, "compaction outcome '%s', expected 'done'",
+                         compactor_outcome_name(r.outcome));
         goto err;
     }
     b->ours_seconds = r.seconds;
@@ -901,15 +889,16 @@ static int iters_equal(engine_iter *a, engine_iter *b, const char *what, uint64_
         const char *ak = engine_iter_disk_key(a, &akl), *bk = engine_iter_disk_key(b, &bkl);
         const char *av = engine_iter_value(a, &avl), *bv = engine_iter_value(b, &bvl);
         if (akl != bkl || memcmp(ak, bk, akl) || avl != bvl || memcmp(av, bv, avl))
-            return set_msg(msg, -EIO, "%s differ at record %llu", what, (unsigned long long)*keys);
+            return engine_msgf(msg, -EIO, "%s differ at record %llu", what,
+                               (unsigned long long)*keys);
         (*keys)++;
     }
     int rc = engine_iter_status(a, msg);
     if (rc == 0)
         rc = engine_iter_status(b, msg);
     if (rc == 0 && (engine_iter_valid(a) || engine_iter_valid(b)))
-        rc = set_msg(msg, -EIO, "%s differ: one ends after %llu records", what,
-                     (unsigned long long)*keys);
+        rc = engine_msgf(msg, -EIO, "%s differ: one ends after %llu records", what,
+                         (unsigned long long)*keys);
     return rc;
 }
 

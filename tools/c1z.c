@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,21 +101,6 @@ struct import {
     struct buf key[3];
 };
 
-static int set_msg(char **msg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_msg(char **msg, int code, const char *fmt, ...)
-{
-    if (!msg)
-        return code;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(msg, fmt, ap) < 0)
-        *msg = NULL;
-    va_end(ap);
-    return code;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -193,15 +177,15 @@ static int check_header(FILE *f, const char *path, char **msg)
     size_t n = fread(magic, 1, sizeof(magic), f);
     if (n < sizeof(magic) && ferror(f)) {
         int err = errno ? errno : EIO;
-        return set_msg(msg, -err, "cannot read '%s': %s", path, strerror(err));
+        return engine_msgf(msg, -err, "cannot read '%s': %s", path, strerror(err));
     }
     if (n >= 4 && !memcmp(magic, "C1Z3", 4))
-        return set_msg(msg, -ENOTSUP,
-                       "'%s' is a c1z file of format C1Z3, which is newer than this "
-                       "syncstore supports (only v1, C1ZF)",
-                       path);
+        return engine_msgf(msg, -ENOTSUP,
+                           "'%s' is a c1z file of format C1Z3, which is newer than this "
+                           "syncstore supports (only v1, C1ZF)",
+                           path);
     if (n < sizeof(magic) || memcmp(magic, C1Z_MAGIC_V1, C1Z_MAGIC_LEN))
-        return set_msg(msg, -EINVAL, "'%s' is not a c1z file (bad header)", path);
+        return engine_msgf(msg, -EINVAL, "'%s' is not a c1z file (bad header)", path);
     return 0;
 }
 
@@ -217,7 +201,7 @@ static int decompress_body(FILE *f, const char *path, int out_fd, const char *ou
     uint64_t total = 0;
 
     if (!dctx || !in || !out) {
-        rc = set_msg(msg, -ENOMEM, "out of memory decompressing '%s'", path);
+        rc = engine_msgf(msg, -ENOMEM, "out of memory decompressing '%s'", path);
         goto out;
     }
     for (;;) {
@@ -225,7 +209,7 @@ static int decompress_body(FILE *f, const char *path, int out_fd, const char *ou
         if (n == 0) {
             if (ferror(f)) {
                 int err = errno ? errno : EIO;
-                rc = set_msg(msg, -err, "cannot read '%s': %s", path, strerror(err));
+                rc = engine_msgf(msg, -err, "cannot read '%s': %s", path, strerror(err));
                 goto out;
             }
             break;
@@ -237,30 +221,30 @@ static int decompress_body(FILE *f, const char *path, int out_fd, const char *ou
             ob = (ZSTD_outBuffer){out, out_cap, 0};
             last = ZSTD_decompressStream(dctx, &ob, &ib);
             if (ZSTD_isError(last)) {
-                rc = set_msg(msg, -EINVAL, "'%s' is corrupt (zstd: %s)", path,
-                             ZSTD_getErrorName(last));
+                rc = engine_msgf(msg, -EINVAL, "'%s' is corrupt (zstd: %s)", path,
+                                 ZSTD_getErrorName(last));
                 goto out;
             }
             total += ob.pos;
             if (max_bytes && total > max_bytes) {
-                rc = set_msg(msg, -EFBIG, "'%s' decompresses to more than %llu bytes", path,
-                             (unsigned long long)max_bytes);
+                rc = engine_msgf(msg, -EFBIG, "'%s' decompresses to more than %llu bytes", path,
+                                 (unsigned long long)max_bytes);
                 goto out;
             }
             rc = write_all(out_fd, out, ob.pos);
             if (rc) {
-                rc = set_msg(msg, rc, "cannot write temporary file '%s' for '%s': %s", out_name,
-                             path, strerror(-rc));
+                rc = engine_msgf(msg, rc, "cannot write temporary file '%s' for '%s': %s", out_name,
+                                 path, strerror(-rc));
                 goto out;
             }
         } while (ib.pos < ib.size || ob.pos == ob.size);
     }
     if (!seen_input) {
-        rc = set_msg(msg, -EINVAL, "'%s' is truncated (nothing after the c1z header)", path);
+        rc = engine_msgf(msg, -EINVAL, "'%s' is truncated (nothing after the c1z header)", path);
         goto out;
     }
     if (last != 0)
-        rc = set_msg(msg, -EINVAL, "'%s' is truncated (the zstd stream ends early)", path);
+        rc = engine_msgf(msg, -EINVAL, "'%s' is truncated (the zstd stream ends early)", path);
 out:
     ZSTD_freeDCtx(dctx);
     free(in);
@@ -284,15 +268,15 @@ static int make_temp_file(struct import *im, char **msg)
         dir = "/tmp";
     if (asprintf(&im->tmp_path, "%s/syncstore-import-XXXXXX", dir) < 0) {
         im->tmp_path = NULL;
-        return set_msg(msg, -ENOMEM, "out of memory");
+        return engine_msgf(msg, -ENOMEM, "out of memory");
     }
     im->tmp_fd = mkostemp(im->tmp_path, O_CLOEXEC);
     if (im->tmp_fd < 0) {
         int err = errno;
         free(im->tmp_path);
         im->tmp_path = NULL;
-        return set_msg(msg, -err, "cannot create a temporary file in '%s' to import '%s': %s", dir,
-                       im->path, strerror(err));
+        return engine_msgf(msg, -err, "cannot create a temporary file in '%s' to import '%s': %s",
+                           dir, im->path, strerror(err));
     }
     return 0;
 }
@@ -304,15 +288,15 @@ static int sqlite_fail(struct import *im, int src, const char *what, char **msg)
 {
     int primary = src & 0xff;
     if (primary == SQLITE_NOTADB)
-        return set_msg(msg, -EINVAL, "'%s' is not a c1z file (no SQLite database inside)",
-                       im->path);
+        return engine_msgf(msg, -EINVAL, "'%s' is not a c1z file (no SQLite database inside)",
+                           im->path);
     if (primary == SQLITE_CORRUPT)
-        return set_msg(msg, -EINVAL, "'%s' is corrupt (%s: %s)", im->path, what,
-                       im->db ? sqlite3_errmsg(im->db) : sqlite3_errstr(src));
+        return engine_msgf(msg, -EINVAL, "'%s' is corrupt (%s: %s)", im->path, what,
+                           im->db ? sqlite3_errmsg(im->db) : sqlite3_errstr(src));
     if (primary == SQLITE_NOMEM)
-        return set_msg(msg, -ENOMEM, "out of memory reading '%s'", im->path);
-    return set_msg(msg, -EIO, "cannot read '%s' (%s: %s)", im->path, what,
-                   im->db ? sqlite3_errmsg(im->db) : sqlite3_errstr(src));
+        return engine_msgf(msg, -ENOMEM, "out of memory reading '%s'", im->path);
+    return engine_msgf(msg, -EIO, "cannot read '%s' (%s: %s)", im->path, what,
+                       im->db ? sqlite3_errmsg(im->db) : sqlite3_errstr(src));
 }
 
 static int open_db(struct import *im, char **msg)
@@ -320,7 +304,7 @@ static int open_db(struct import *im, char **msg)
     /* A URI so that immutable=1 applies: no locks, no journal lookups.  Every
      * byte outside the unreserved set is %-escaped. */
     if (!im->tmp_path)
-        return set_msg(msg, -EINVAL, "no decompressed copy to open");
+        return engine_msgf(msg, -EINVAL, "no decompressed copy to open");
     struct buf uri = BUF_INIT;
     buf_adds(&uri, "file:");
     for (const unsigned char *p = (const unsigned char *)im->tmp_path; *p; p++) {
@@ -371,7 +355,7 @@ static int discover_tables(struct import *im, char **msg)
     if (src != SQLITE_DONE)
         rc = sqlite_fail(im, src, "listing tables", msg);
     else if (!any)
-        rc = set_msg(msg, -EINVAL, "'%s' is not a c1z file (it holds no v1_ table)", im->path);
+        rc = engine_msgf(msg, -EINVAL, "'%s' is not a c1z file (it holds no v1_ table)", im->path);
     sqlite3_finalize(st);
     return rc;
 }
@@ -427,24 +411,25 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
     c->id = find_column(st, "id");
     c->sync_id = find_column(st, "sync_id");
     if (c->sync_id < 0)
-        return set_msg(msg, -EINVAL, "'%s': table %s has no column 'sync_id'", im->path, def->name);
+        return engine_msgf(msg, -EINVAL, "'%s': table %s has no column 'sync_id'", im->path,
+                           def->name);
     for (int k = 0; def->key_cols[k]; k++) {
         c->key[k] = find_column(st, def->key_cols[k]);
         if (c->key[k] < 0)
-            return set_msg(msg, -EINVAL, "'%s': table %s has no column '%s'", im->path, def->name,
-                           def->key_cols[k]);
+            return engine_msgf(msg, -EINVAL, "'%s': table %s has no column '%s'", im->path,
+                               def->name, def->key_cols[k]);
     }
     c->json_name = calloc((size_t)c->n + 1, sizeof(char *));
     c->json_name_b64 = calloc((size_t)c->n + 1, sizeof(char *));
     if (!c->json_name || !c->json_name_b64)
-        return set_msg(msg, -ENOMEM, "out of memory");
+        return engine_msgf(msg, -ENOMEM, "out of memory");
     for (int i = 0; i < c->n; i++) {
         const char *name = sqlite3_column_name(st, i);
         if (!name)
-            return set_msg(msg, -ENOMEM, "out of memory");
+            return engine_msgf(msg, -ENOMEM, "out of memory");
         if (!utf8_valid(name, strlen(name)))
-            return set_msg(msg, -EINVAL, "'%s': table %s has a column name that is not UTF-8",
-                           im->path, def->name);
+            return engine_msgf(msg, -EINVAL, "'%s': table %s has a column name that is not UTF-8",
+                               im->path, def->name);
         c->json_name[i] = json_field_name(name, "");
         c->json_name_b64[i] = json_field_name(name, "_b64");
     }
@@ -461,12 +446,12 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
             const char *b[2] = {c->json_name[j], c->json_name_b64[j]};
             for (int x = 0; x < 4; x++)
                 if (!strcmp(a[x / 2], b[x % 2]))
-                    return set_msg(msg, -EINVAL,
-                                   "'%s': table %s has columns '%s' and '%s', which would both "
-                                   "be written as %.*s in a record",
-                                   im->path, def->name, sqlite3_column_name(st, i),
-                                   sqlite3_column_name(st, j), (int)strlen(a[x / 2]) - 2,
-                                   a[x / 2] + 1);
+                    return engine_msgf(msg, -EINVAL,
+                                       "'%s': table %s has columns '%s' and '%s', which would both "
+                                       "be written as %.*s in a record",
+                                       im->path, def->name, sqlite3_column_name(st, i),
+                                       sqlite3_column_name(st, j), (int)strlen(a[x / 2]) - 2,
+                                       a[x / 2] + 1);
         }
     }
     return 0;
@@ -490,8 +475,8 @@ static int collect_syncs(struct import *im, char **msg)
             snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", tables[t].name);
             rc = prepare(im, sql, &st, tables[t].name, msg);
             if (!rc && find_column(st, "sync_id") < 0)
-                rc = set_msg(msg, -EINVAL, "'%s': table %s has no column 'sync_id'", im->path,
-                             tables[t].name);
+                rc = engine_msgf(msg, -EINVAL, "'%s': table %s has no column 'sync_id'", im->path,
+                                 tables[t].name);
             else if (!rc)
                 rc = sqlite_fail(im, src, tables[t].name, msg);
             sqlite3_finalize(st);
@@ -505,13 +490,13 @@ static int collect_syncs(struct import *im, char **msg)
             if (!s)
                 continue;
             if (memchr(s, '\0', (size_t)len)) {
-                rc = set_msg(msg, -EINVAL, "'%s': %s has a sync_id with a NUL byte", im->path,
-                             tables[t].name);
+                rc = engine_msgf(msg, -EINVAL, "'%s': %s has a sync_id with a NUL byte", im->path,
+                                 tables[t].name);
                 break;
             }
             rc = strings_add_unique(&im->found, &im->n_found, s, (size_t)len);
             if (rc) {
-                rc = set_msg(msg, rc, "out of memory");
+                rc = engine_msgf(msg, rc, "out of memory");
                 break;
             }
         }
@@ -534,7 +519,7 @@ static int select_syncs(struct import *im, const char *const *names, size_t n_na
             char *m = NULL;
             rc = engine_check_sync_id(names[i], strlen(names[i]), &m);
             if (rc) {
-                rc = set_msg(msg, rc, "%s", m ? m : "invalid sync_id");
+                rc = engine_msgf(msg, rc, "%s", m ? m : "invalid sync_id");
                 free(m);
                 break;
             }
@@ -544,28 +529,28 @@ static int select_syncs(struct import *im, const char *const *names, size_t n_na
                     buf_addf(&held, "%s'%s'", k ? ", " : "", im->found[k]);
                 if (im->n_found > 5)
                     buf_adds(&held, ", ...");
-                rc = set_msg(msg, -ENOENT, "'%s' holds no sync '%s' (it holds %s)", im->path,
-                             names[i], im->n_found ? held.data : "none");
+                rc = engine_msgf(msg, -ENOENT, "'%s' holds no sync '%s' (it holds %s)", im->path,
+                                 names[i], im->n_found ? held.data : "none");
                 buf_release(&held);
                 break;
             }
             rc = strings_add_unique(&im->selected, &im->n_selected, names[i], strlen(names[i]));
             if (rc)
-                rc = set_msg(msg, rc, "out of memory");
+                rc = engine_msgf(msg, rc, "out of memory");
         }
     } else {
         for (size_t i = 0; i < im->n_found && !rc; i++) {
             char *m = NULL;
             rc = engine_check_sync_id(im->found[i], strlen(im->found[i]), &m);
             if (rc) {
-                rc = set_msg(msg, rc, "'%s': %s", im->path, m ? m : "invalid sync_id");
+                rc = engine_msgf(msg, rc, "'%s': %s", im->path, m ? m : "invalid sync_id");
                 free(m);
                 break;
             }
             rc = strings_add_unique(&im->selected, &im->n_selected, im->found[i],
                                     strlen(im->found[i]));
             if (rc)
-                rc = set_msg(msg, rc, "out of memory");
+                rc = engine_msgf(msg, rc, "out of memory");
         }
     }
     if (rc)
@@ -574,7 +559,7 @@ static int select_syncs(struct import *im, const char *const *names, size_t n_na
         qsort(im->selected, im->n_selected, sizeof(*im->selected), cmp_str);
     im->sync_stats = calloc(im->n_selected ? im->n_selected : 1, sizeof(*im->sync_stats));
     if (!im->sync_stats)
-        return set_msg(msg, -ENOMEM, "out of memory");
+        return engine_msgf(msg, -ENOMEM, "out of memory");
     for (size_t i = 0; i < im->n_selected; i++)
         snprintf(im->sync_stats[i].sync_id, sizeof(im->sync_stats[i].sync_id), "%s",
                  im->selected[i]);
@@ -661,8 +646,8 @@ static int add_record(struct import *im, enum c1z_table t, const char *row, cons
     char *m = NULL;
     int rc = loader_add(im->l, sync, bucket, key->data, key->len, value, len, &m);
     if (rc)
-        set_msg(msg, rc, "'%s': %s %s: %s", im->path, tables[t].name, row,
-                m ? m : engine_strerror(rc));
+        engine_msgf(msg, rc, "'%s': %s %s: %s", im->path, tables[t].name, row,
+                    m ? m : engine_strerror(rc));
     free(m);
     return rc;
 }
@@ -678,7 +663,7 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         snprintf(row, sizeof(row), "row %llu", (unsigned long long)ordinal);
 
     if (sqlite3_column_type(st, c->sync_id) == SQLITE_NULL)
-        return set_msg(msg, -EINVAL, "'%s': %s %s has no sync_id", im->path, def->name, row);
+        return engine_msgf(msg, -EINVAL, "'%s': %s %s has no sync_id", im->path, def->name, row);
     const char *sync = (const char *)sqlite3_column_text(st, c->sync_id);
     size_t sync_len = (size_t)sqlite3_column_bytes(st, c->sync_id);
     long idx = sync ? strings_find(im->selected, im->n_selected, sync, sync_len) : -1;
@@ -744,8 +729,8 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         break;
     }
     if (null_col)
-        return set_msg(msg, -EINVAL, "'%s': %s %s has a null %s", im->path, def->name, row,
-                       null_col);
+        return engine_msgf(msg, -EINVAL, "'%s': %s %s has a null %s", im->path, def->name, row,
+                           null_col);
 
     rc = add_record(im, t, row, sync_id, def->bucket, &im->key[0], im->value.data, im->value.len,
                     msg);
@@ -824,7 +809,7 @@ int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t 
     f = fopen(path, "rb");
     if (!f) {
         int err = errno;
-        rc = set_msg(msg, -err, "cannot open '%s': %s", path, strerror(err));
+        rc = engine_msgf(msg, -err, "cannot open '%s': %s", path, strerror(err));
         goto err;
     }
     rc = check_header(f, path, msg);
@@ -873,7 +858,7 @@ int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t 
     char *m = NULL;
     rc = loader_commit(im.l, &ls, &m);
     if (rc) {
-        set_msg(msg, rc, "cannot import '%s': %s", path, m ? m : engine_strerror(rc));
+        engine_msgf(msg, rc, "cannot import '%s': %s", path, m ? m : engine_strerror(rc));
         free(m);
         goto err;
     }

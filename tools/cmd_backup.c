@@ -8,6 +8,7 @@
  * like a store.  The store is never written.
  */
 #include "commands.h"
+#include "engine_admin.h"
 
 #include <stdio.h>
 #include <stdlib.h>

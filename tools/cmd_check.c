@@ -14,10 +14,10 @@
  * the per-key and per-file kinds are printed (all are counted).
  */
 #include "commands.h"
+#include "engine_admin.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,22 +78,8 @@ static void problem_many(struct checker *c, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Escapes up to 80 bytes for a message (out: at least 4 * 80 + 4 bytes). */
-static const char *quote(const void *data, size_t len, char *out)
-{
-    const unsigned char *s = data;
-    size_t o = 0;
-    for (size_t i = 0; i < len && i < 80; i++) {
-        if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\' && s[i] != '\'')
-            out[o++] = (char)s[i];
-        else
-            o += (size_t)sprintf(out + o, "\\x%02x", s[i]);
-    }
-    if (len > 80)
-        o += (size_t)sprintf(out + o, "...");
-    out[o] = '\0';
-    return out;
-}
+/* Names and values in messages: up to this many bytes, escaped (engine_quote). */
+#define QUOTE_MAX 80
 
 /* ---- The store directory ---- */
 
@@ -154,87 +140,34 @@ struct counts {
     char last_sync[ENGINE_SYNC_ID_MAX + 1];
 };
 
-static int all_digits(const char *s, size_t len)
-{
-    if (len == 0)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return 1;
-}
-
-/* Why a status record ("status/<sync_id>", fs/fs.c) is bad, or NULL. */
-static const char *bad_status(const char *sync_id, size_t sync_len, const char *v, size_t vlen)
-{
-    static const char *const states[] = {"none", "running", "done", "empty", "failed", "cancelled"};
-    json_t *obj = json_loadb(v, vlen, 0, NULL);
-    const char *why = NULL;
-    if (!obj || !json_is_object(obj)) {
-        why = "the value is not a JSON object";
-        goto out;
-    }
-    json_t *id = json_object_get(obj, "sync_id");
-    if (!json_is_string(id) || json_string_length(id) != sync_len ||
-        memcmp(json_string_value(id), sync_id, sync_len)) {
-        why = "its \"sync_id\" does not match the key";
-        goto out;
-    }
-    json_t *state = json_object_get(obj, "state");
-    why = "its \"state\" is not one of none, running, done, empty, failed, cancelled";
-    if (json_is_string(state))
-        for (size_t i = 0; i < sizeof states / sizeof *states; i++)
-            if (!strcmp(json_string_value(state), states[i]))
-                why = NULL;
-out:
-    json_decref(obj);
-    return why;
-}
-
-/* Metadata records are 0xFF <name>; syncstore writes exactly these names.  A
- * module that adds a metadata record must add it here too. */
+/* Metadata records are 0xFF <name>; engine_meta_problem() knows every name
+ * and value format syncstore writes. */
 static void check_metadata(struct checker *c, const char *k, size_t klen, const char *v,
                            size_t vlen)
 {
-    static const char *const prefixes[] = {"synctime/", "reclaim/", "status/"};
-    char q[400], qv[400];
+    char q[ENGINE_QUOTE_SIZE(QUOTE_MAX)], qv[ENGINE_QUOTE_SIZE(QUOTE_MAX)];
     const char *name = k + 1;
     size_t name_len = klen - 1;
-    size_t p = 0, plen = 0;
-    for (; p < sizeof prefixes / sizeof *prefixes; p++) {
-        plen = strlen(prefixes[p]);
-        if (name_len > plen && !memcmp(name, prefixes[p], plen))
-            break;
-    }
-    if (p == sizeof prefixes / sizeof *prefixes) {
-        problem_many(c, "store '%s': metadata key '\\xff%s' is not one syncstore writes", c->store,
-                     quote(name, name_len, q));
-        return;
-    }
-    const char *sync_id = name + plen;
-    size_t sync_len = name_len - plen;
     char *why = NULL;
-    if (engine_check_sync_id(sync_id, sync_len, &why)) {
+    switch (engine_meta_problem(name, name_len, v, vlen, &why)) {
+    case ENGINE_META_OK:
+        break;
+    case ENGINE_META_UNKNOWN_NAME:
+        problem_many(c, "store '%s': metadata key '\\xff%s' is not one syncstore writes", c->store,
+                     engine_quote(name, name_len, QUOTE_MAX, q, sizeof q));
+        break;
+    case ENGINE_META_BAD_NAME:
         problem_many(c, "store '%s': metadata key '\\xff%s': %s", c->store,
-                     quote(name, name_len, q), why ? why : "bad sync_id");
-        free(why);
-        return;
-    }
-    const char *bad = NULL;
-    if (p == 0) { /* synctime: seconds since the epoch */
-        if (!all_digits(v, vlen) || vlen > 19)
-            bad = "the value is not a time in seconds";
-    } else if (p == 1) { /* reclaim: a generation "<seconds>.<nanoseconds>" */
-        const char *dot = memchr(v, '.', vlen);
-        if (!dot || !all_digits(v, (size_t)(dot - v)) || dot - v > 19 ||
-            !all_digits(dot + 1, vlen - (size_t)(dot - v) - 1) || vlen - (size_t)(dot - v) != 10)
-            bad = "the value is not a generation \"<seconds>.<nanoseconds>\"";
-    } else {
-        bad = bad_status(sync_id, sync_len, v, vlen);
-    }
-    if (bad)
+                     engine_quote(name, name_len, QUOTE_MAX, q, sizeof q),
+                     why ? why : "bad sync_id");
+        break;
+    default:
         problem_many(c, "store '%s': metadata record '\\xff%s' = '%s': %s", c->store,
-                     quote(name, name_len, q), quote(v, vlen, qv), bad);
+                     engine_quote(name, name_len, QUOTE_MAX, q, sizeof q),
+                     engine_quote(v, vlen, QUOTE_MAX, qv, sizeof qv), why ? why : "bad value");
+        break;
+    }
+    free(why);
 }
 
 static void check_record(struct checker *c, struct counts *n, const char *k, size_t klen,
@@ -248,8 +181,9 @@ static void check_record(struct checker *c, struct counts *n, const char *k, siz
         return;
     }
     if (engine_check_value_len(vlen, &why)) {
-        char q[400];
-        problem_many(c, "store '%s': record '%s': %s", c->store, quote(k, klen, q),
+        char q[ENGINE_QUOTE_SIZE(QUOTE_MAX)];
+        problem_many(c, "store '%s': record '%s': %s", c->store,
+                     engine_quote(k, klen, QUOTE_MAX, q, sizeof q),
                      why ? why : "the value is too long");
         free(why);
     }
@@ -281,11 +215,11 @@ static void check_records(struct checker *c, engine *e, struct counts *n)
             n->metadata++;
             check_metadata(c, k, klen, v, vlen);
         } else if (klen == 0 || first == 0x00 || first == 0xFF) {
-            char q[400];
+            char q[ENGINE_QUOTE_SIZE(QUOTE_MAX)];
             problem_many(c,
                          "store '%s': key '%s' lies in the reserved metadata space but is no "
                          "metadata record syncstore writes",
-                         c->store, quote(k, klen, q));
+                         c->store, engine_quote(k, klen, QUOTE_MAX, q, sizeof q));
         } else {
             check_record(c, n, k, klen, vlen);
         }
@@ -296,14 +230,15 @@ static void check_records(struct checker *c, engine *e, struct counts *n)
     int rc = engine_iter_status(it, &msg);
     engine_iter_free(it);
     if (rc) {
-        char q[400];
+        char q[ENGINE_QUOTE_SIZE(QUOTE_MAX)];
         if (rc == ENGINE_ECORRUPT && c->corrupt_ssts)
             cli_error("store '%s': the record walk stopped at the damage reported above; records "
                       "after '%s' were not checked",
-                      c->store, quote(last, last_len, q));
+                      c->store, engine_quote(last, last_len, QUOTE_MAX, q, sizeof q));
         else
             problem(c, "store '%s': reading the records stopped after key '%s': %s", c->store,
-                    quote(last, last_len, q), msg ? msg : engine_strerror(rc));
+                    engine_quote(last, last_len, QUOTE_MAX, q, sizeof q),
+                    msg ? msg : engine_strerror(rc));
     }
     free(msg);
 }

@@ -180,26 +180,6 @@ size_t fake_engine_commits(const engine *e)
 
 /* ---- engine.h ---- */
 
-const char *engine_strerror(int code)
-{
-    switch (code) {
-    case 0:
-        return "success";
-    case ENGINE_ENOTSTORE:
-        return "not a syncstore store";
-    case ENGINE_EFORMAT:
-        return "store format newer than this build";
-    case ENGINE_ELOCKED:
-        return "store in use by another process";
-    case ENGINE_ECORRUPT:
-        return "store corrupt";
-    case ENGINE_ECANCELED:
-        return "cancelled";
-    default:
-        return code < 0 ? strerror(-code) : "unknown error";
-    }
-}
-
 int engine_sync_touch(engine *e, const char *sync_id, char **msg)
 {
     (void)msg;
