@@ -1,15 +1,171 @@
 /*
- * fs_i.h - internals shared by fs.c (the file system) and mount.c (its
- * command line and lifecycle).
+ * fs_i.h - internals shared by the files of fs/ (not by anything outside it).
+ *
+ * The rooms:  fs.c        the state's life (new, start, stop, free)
+ *             ops.c       request handlers of the root, ctl/ and lookups; the op table
+ *             dir.c       directory handles and listings (readdir, readdirplus)
+ *             file.c      open files (data values and ctl texts)
+ *             nodes.c     the node table: inode <-> (version, bucket, key prefix, kind)
+ *             versions.c  versions: snapshot references, switches, the sweeper
+ *             tree.c      resolve and list keys at a snapshot (tree.h; no FUSE)
+ *             ctl_write.c compact and delete writes to ctl/
+ *             ctl_status.c the compaction status records
+ *             ctl_stats.c the /ctl/stats text
+ *             ctl.c       the ctl write parser (pure; fs.h)
+ *             names.c     the key <-> path encoding (pure; names.h)
+ *             mount.c     the command line and the daemon (fs.h)
+ *
+ * One mutex, fs->lock, guards the node table, the versions, the statuses and
+ * the lists of open handles; it is never held across RocksDB iteration of a
+ * listing, a compaction, or a call into the kernel.  "(under fs->lock)" on a
+ * declaration means the caller holds it.
  */
 #ifndef SYNCSTORE_FS_I_H
 #define SYNCSTORE_FS_I_H
 
+#define FUSE_USE_VERSION 312
+
 #include "engine.h"
 
-struct fs;
-struct fuse_session;
-struct fuse_lowlevel_ops;
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* ---- The state ---- */
+
+#define ENTRY_TIMEOUT 86400.0 /* versioned: safe to cache for long */
+#define CTL_TIMEOUT 0.0
+
+enum kind {
+    K_ROOT,
+    K_CTL,
+    K_CTL_COMPACT,
+    K_CTL_DELETE,
+    K_CTL_STATS,
+    K_COMPACT_FILE,
+    K_DELETE_FILE,
+    K_SYNC,
+    K_BUCKET,
+    K_DIR,
+    K_FILE,
+};
+
+/* A reference-counted snapshot: directory handles keep the one they started
+ * with even if their version moves to a fresh one. */
+struct snapref {
+    engine_snapshot *snap;
+    int refs;
+};
+
+/* A version of one sync: the directory /<sync_id> and everything below it. */
+struct version {
+    char sync_id[ENGINE_SYNC_ID_MAX + 1];
+    int stale_pending;    /* replaced, and the kernel may hold entries not yet invalidated */
+    struct snapref *snap; /* NULL once expired */
+    int superseded;
+    double superseded_at;
+    time_t mtime;
+    uint64_t refs; /* nodes of this version */
+    struct version *next;
+};
+
+struct node {
+    enum kind kind;
+    uint64_t nlookup;
+    struct version *ver; /* K_SYNC and below */
+    char *bucket;        /* K_BUCKET and below */
+    char *prefix;        /* K_DIR: raw key prefix; K_FILE: the key; ctl files: sync_id */
+    size_t prefix_len;
+    uint64_t size; /* K_FILE: the value's length */
+    uint64_t hash;
+    struct node *hash_next;
+    /* Where the kernel holds it: the directory and the name of its entry.  A
+     * node lives while the kernel knows it (nlookup) or any child of it. */
+    struct node *parent;
+    char *name;
+    uint64_t children;
+    int inval_sent; /* of a replaced version: no lookup since we invalidated its entry */
+};
+
+/* The status of this mount's latest compaction or deletion of one sync. */
+struct status {
+    char sync_id[ENGINE_SYNC_ID_MAX + 1];
+    char state[16];
+    char *source;
+    uint64_t keys, bytes;
+    double started, seconds;
+    char *error;
+    int running;
+    uint64_t done, failed; /* this mount's finished attempts */
+    struct status *next;
+};
+
+struct dir_handle;
+struct open_file;
+
+struct fs {
+    engine *e;
+    struct fuse_session *se;
+    uid_t owner;
+    gid_t group;
+    double version_max_age;
+    time_t mount_time;
+    pthread_mutex_t lock;
+    struct node root, ctl, ctl_compact, ctl_delete, ctl_stats;
+    struct node **table;
+    size_t table_size, table_count;
+    struct version *versions; /* every live version, current ones first per sync */
+    struct status *statuses;  /* in-memory statuses of this mount's attempts */
+    struct dir_handle *dirs;  /* open directories (a client may hold them at exit) */
+    struct open_file *files;  /* open files */
+    uint64_t compactions_done, compactions_failed, compactions_running;
+    atomic_int stop_sweeper; /* set under fs->lock; read by the sweeper without it */
+    uint64_t switch_gen;     /* bumped by every switch (version_switch) */
+    int sweeper_running;
+    pthread_t sweeper;
+    pthread_cond_t sweeper_cond;
+};
+
+/* The per-mount state of a request. */
+static inline struct fs *fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+/* Seconds on the monotonic clock. */
+static inline double fs_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Open handles are linked into the fs so that those still open when the
+ * session ends (the kernel sends no release then) are freed too. */
+#define FS_LINK(head, h)                                                                           \
+    do {                                                                                           \
+        (h)->prev = NULL;                                                                          \
+        (h)->next = (head);                                                                        \
+        if (head)                                                                                  \
+            (head)->prev = (h);                                                                    \
+        (head) = (h);                                                                              \
+    } while (0)
+#define FS_UNLINK(head, h)                                                                         \
+    do {                                                                                           \
+        if ((h)->prev)                                                                             \
+            (h)->prev->next = (h)->next;                                                           \
+        else                                                                                       \
+            (head) = (h)->next;                                                                    \
+        if ((h)->next)                                                                             \
+            (h)->next->prev = (h)->prev;                                                           \
+    } while (0)
+
+/* ---- The state's life (fs.c; mount.c drives it) ---- */
 
 extern const struct fuse_lowlevel_ops fs_ops;
 
@@ -20,16 +176,136 @@ struct fs *fs_new(double version_max_age);
  * background sweeper.  Returns 0 or a negative errno. */
 int fs_start(struct fs *fs, engine *e);
 void fs_set_session(struct fs *fs, struct fuse_session *se);
-/* Frees the state; the store is the caller's to close afterwards. */
 /* Stops the background thread (before the session goes away); fs_free does
  * it too if need be.  -1 when it did not stop within 5 s (blocked in the
  * kernel): then nothing may be freed, and the process should exit. */
 int fs_stop(struct fs *fs);
+/* Frees the state; the store is the caller's to close afterwards. */
 void fs_free(struct fs *fs);
 
-/* The daemon's log: syslog once daemonized, stderr only when foreground (-f);
- * priority is a syslog(3) LOG_* level. */
+/* Maps an engine or compactor code to the errno a FUSE reply carries
+ * (SPEC "ctl/compact"): the one conversion. */
+int fs_errno(int rc);
+
+/* The daemon's log (mount.c): syslog once daemonized, stderr only when
+ * foreground (-f); priority is a syslog(3) LOG_* level. */
 void fs_log_open(int foreground);
 void fs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- The node table (nodes.c; under fs->lock unless said) ---- */
+
+/* Finds or makes the node and counts one kernel lookup of it; NULL when out
+ * of memory.  The node is the table's until node_forget frees it. */
+struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                      struct version *ver, const char *bucket, const char *prefix,
+                      size_t prefix_len, uint64_t size);
+/* Drops count kernel lookups; frees the node, and parents only it kept, at 0. */
+void node_forget(struct fs *fs, struct node *n, uint64_t count);
+/* Frees every node of the table (fs_free). */
+void node_free_all(struct fs *fs);
+/* The node of an inode number and back (no lock needed). */
+struct node *node_of_ino(struct fs *fs, fuse_ino_t ino);
+fuse_ino_t node_ino(struct fs *fs, const struct node *n);
+/* Kinds (no lock needed). */
+int node_is_dir(const struct node *n);
+int node_is_ctl_file(const struct node *n);
+int node_is_unversioned(const struct node *n);
+/* The attributes the kernel sees, and how long it may keep them. */
+void node_fill_attr(struct fs *fs, const struct node *n, struct stat *st);
+double node_timeout(const struct node *n);
+
+/* ---- Versions (versions.c) ---- */
+
+/* A new snapshot reference (one ref), or NULL when out of memory. */
+struct snapref *version_snap_new(engine *e);
+/* Drops one reference (under fs->lock); NULL is allowed. */
+void version_snap_put(struct fs *fs, struct snapref *s);
+/* Takes a reference on the snapshot of a node's version; NULL when stale.
+ * Takes fs->lock; the reference is given back with version_snap_release. */
+struct snapref *version_snap_of(struct fs *fs, struct node *n);
+void version_snap_release(struct fs *fs, struct snapref *s);
+/* Whether a version has expired (its snapshot released); NULL, the version
+ * of unversioned nodes, never does.  version_stale: under fs->lock;
+ * version_expired sweeps first and takes fs->lock. */
+int version_stale(const struct version *v);
+int version_expired(struct fs *fs, const struct version *v);
+/* Expires superseded versions older than the age limit (under fs->lock). */
+void version_sweep(struct fs *fs);
+/* Unlinks and frees a version no node refers to (under fs->lock). */
+void version_free(struct fs *fs, struct version *ver);
+/* Frees every version (fs_free). */
+void version_free_all(struct fs *fs);
+/* The sync directory in the root (a lookup of name in root): 0 or an errno. */
+int version_lookup(struct fs *fs, struct node *root, const char *name, struct node **out);
+/* After a switch of sync_id (a compaction or deletion through ctl/): new
+ * walks get a new version, the others get fresh snapshots.  Takes fs->lock. */
+void version_switch(struct fs *fs, const char *sync_id);
+/* The background sweeper: started by fs_start, stopped by fs_stop. */
+int version_sweeper_start(struct fs *fs);
+int version_sweeper_stop(struct fs *fs);
+
+/* ---- Directory handles (dir.c) ---- */
+
+void dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void dir_read_plus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info *fi);
+void dir_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* Frees every handle still open (fs_free). */
+void dir_free_all(struct fs *fs);
+
+/* ---- Open files (file.c) ---- */
+
+void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                 struct fuse_file_info *fi);
+/* Frees every file still open (fs_free). */
+void file_free_all(struct fs *fs);
+
+/* ---- ctl writes (ctl_write.c) ---- */
+
+/* Whether the request's caller may write the control files: the mount's
+ * owner, or root. */
+int ctl_may_write(fuse_req_t req, struct fs *fs);
+/* A write to /ctl/compact/<sync_id> and to /ctl/delete/<sync_id>: each runs
+ * the operation to its end and replies to req. */
+void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, const char *buf, size_t size,
+                       off_t off);
+void ctl_delete_write(fuse_req_t req, struct fs *fs, struct node *n, size_t size, off_t off);
+
+/* ---- Status records (ctl_status.c) ---- */
+
+/* This mount's status of a sync (under fs->lock), or NULL. */
+struct status *status_find(struct fs *fs, const char *sync_id);
+/* Starts an attempt (under fs->lock): 0, -EBUSY when one runs, -ENOMEM.
+ * source (NULL for a deletion) is copied.  *out is the fs's until fs_free. */
+int status_begin(struct fs *fs, const char *sync_id, const char *source, struct status **out);
+/* Ends an attempt (under fs->lock) with the engine code rc, the state of a
+ * success ("done", "empty") and the figures; takes msg (malloc'd, or NULL). */
+void status_end(struct fs *fs, struct status *st, int rc, const char *state, uint64_t keys,
+                uint64_t bytes, char *msg);
+/* Persists a status as metadata status/<sync_id>, so that it survives a remount. */
+void status_persist(struct fs *fs, const struct status *st);
+/* The status text of a sync (malloc'd JSON, the caller frees): this mount's
+ * attempt, else the persisted one, else state "none".  Takes fs->lock. */
+void status_text(struct fs *fs, const char *sync_id, char **out, size_t *len);
+/* Whether the sync has a status (this mount's or a persisted one). */
+int status_exists(struct fs *fs, const char *sync_id);
+/* The first sync after `after` with a persisted status, into out
+ * (ENGINE_SYNC_ID_MAX + 1 bytes): 1 found, 0 none, or a negative error. */
+int status_next(struct fs *fs, const char *after, char *out);
+/* Marks the statuses persisted as running by a mount that died as failed. */
+void status_fix_interrupted(struct fs *fs);
+/* Frees this mount's statuses (fs_free). */
+void status_free_all(struct fs *fs);
+/* Writes s as a JSON string (or null) to f. */
+void status_json_string(FILE *f, const char *s);
+
+/* ---- /ctl/stats (ctl_stats.c) ---- */
+
+/* The /ctl/stats text, malloc'd; the caller frees it. */
+void stats_text(struct fs *fs, char **out, size_t *len);
 
 #endif

@@ -12,8 +12,6 @@
  * store is reported on the terminal), the mountpoint is mounted (a bad one is
  * reported too), and the store is opened for real in the daemon.
  */
-#define FUSE_USE_VERSION 312
-
 #include "fs.h"
 #include "fs_i.h"
 

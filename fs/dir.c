@@ -1,0 +1,343 @@
+/*
+ * dir.c - open directories: opendir, readdir, readdirplus, releasedir.
+ *
+ * A directory handle keeps the snapshot its listing started with and a
+ * cursor, so that a listing of any size is read page by page as the kernel
+ * asks, with nothing read whole into memory: the root lists the store's syncs
+ * and a sync its buckets, one seek per name; ctl/compact lists the persisted
+ * statuses; a bucket or key directory is a tree_list (tree.c) whose entries
+ * this file puts into the kernel's buffer.  Offsets are positions in the
+ * listing ("." is 1, ".." 2); a readdir at another offset than the handle's
+ * (a seekdir) starts the listing over and skips to it.
+ */
+#include "fs_i.h"
+#include "tree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dir_handle {
+    struct dir_handle *prev, *next; /* fs->dirs: freed at exit if still open */
+    struct snapref *snap;
+    off_t next_off;                     /* the offset the cursor stands at */
+    char after[ENGINE_SYNC_ID_MAX + 1]; /* name listings: the last name listed */
+    int keys;                           /* a key directory: list is in use */
+    struct tree_list list;              /* key directories: the tree's cursor */
+};
+
+/* Where the entries of one readdir go. */
+struct dir_out {
+    fuse_req_t req;
+    struct fs *fs;
+    struct node *dir; /* the directory listed */
+    struct dir_handle *h;
+    int plus;
+    char *buf;
+    size_t size, used;
+    off_t skip; /* entries before this offset are counted, not added */
+};
+
+/* Adds one entry; returns 0 when it did not fit.  A readdirplus entry counts
+ * a lookup of its node (made here) unless fixed_ino names a static node. */
+static int dir_add(struct dir_out *o, const char *name, enum kind kind, struct version *ver,
+                   const char *bucket, const char *prefix, size_t prefix_len, uint64_t size,
+                   fuse_ino_t fixed_ino)
+{
+    struct fs *fs = o->fs;
+    struct dir_handle *h = o->h;
+    off_t next = h->next_off + 1;
+    size_t want;
+    if (!o->plus) {
+        struct stat st = {.st_ino = fixed_ino ? fixed_ino : 1,
+                          .st_mode = (kind == K_FILE || kind == K_COMPACT_FILE ||
+                                      kind == K_DELETE_FILE || kind == K_CTL_STATS)
+                                         ? S_IFREG
+                                         : S_IFDIR};
+        want = fuse_add_direntry(o->req, o->buf + o->used, o->size - o->used, name, &st, next);
+        if (want > o->size - o->used)
+            return 0;
+    } else {
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof e);
+        /* Size the entry first: a node is made only for an entry that fits. */
+        want = fuse_add_direntry_plus(o->req, NULL, 0, name, &e, next);
+        if (want > o->size - o->used)
+            return 0;
+        struct node *n = NULL;
+        if (fixed_ino) {
+            n = node_of_ino(fs, fixed_ino);
+        } else {
+            /* The analyzer loses fs through the ino <-> pointer casts above. */
+            pthread_mutex_lock(&fs->lock); // NOLINT(clang-analyzer-core.NonNullParamChecker)
+            n = node_get(fs, o->dir, name, kind, ver, bucket, prefix, prefix_len, size);
+            pthread_mutex_unlock(&fs->lock);
+            if (!n)
+                return 0;
+        }
+        if (!strcmp(name, ".") || !strcmp(name, "..")) {
+            e.attr.st_mode = S_IFDIR;
+            e.attr.st_ino = fixed_ino;
+        } else {
+            e.ino = node_ino(fs, n);
+            node_fill_attr(fs, n, &e.attr);
+            e.attr_timeout = e.entry_timeout = node_timeout(n);
+        }
+        fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, name, &e, next);
+    }
+    o->used += want;
+    h->next_off = next;
+    return 1;
+}
+
+static void dir_reset(struct dir_handle *h)
+{
+    h->next_off = 0;
+    h->after[0] = '\0';
+    if (h->keys)
+        tree_list_rewind(&h->list);
+}
+
+void dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct node *n = node_of_ino(fs, ino);
+    if (!node_is_dir(n)) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    struct dir_handle *h = calloc(1, sizeof *h);
+    if (!h) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    if (n->ver) {
+        h->snap = version_snap_of(fs, n);
+        if (!h->snap) {
+            free(h);
+            fuse_reply_err(req, ESTALE);
+            return;
+        }
+    }
+    if (n->kind == K_BUCKET || n->kind == K_DIR) {
+        /* The node outlives the handle: the kernel holds an open directory's inode. */
+        struct tree_dir d = {.e = fs->e,
+                             .snap = h->snap->snap,
+                             .sync_id = n->ver->sync_id,
+                             .bucket = n->bucket,
+                             .prefix = n->prefix,
+                             .prefix_len = n->prefix_len};
+        tree_list_init(&h->list, &d);
+        h->keys = 1;
+    }
+    dir_reset(h);
+    pthread_mutex_lock(&fs->lock);
+    FS_LINK(fs->dirs, h);
+    pthread_mutex_unlock(&fs->lock);
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->cache_readdir = n->ver != NULL; /* versioned listings never change */
+    fi->keep_cache = n->ver != NULL;
+    fuse_reply_open(req, fi);
+}
+
+static void dir_free(struct fs *fs, struct dir_handle *h)
+{
+    if (h->keys)
+        tree_list_release(&h->list);
+    pthread_mutex_lock(&fs->lock);
+    FS_UNLINK(fs->dirs, h);
+    version_snap_put(fs, h->snap);
+    pthread_mutex_unlock(&fs->lock);
+    free(h);
+}
+
+void dir_free_all(struct fs *fs)
+{
+    while (fs->dirs)
+        dir_free(fs, fs->dirs);
+}
+
+void dir_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    dir_free(fs_of(req), (struct dir_handle *)(uintptr_t)fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+/* ---- Name listings: the root, a sync, ctl/compact ---- */
+
+/* The name after h->after from a "next name after" source (syncs, buckets,
+ * statuses), into out: 1 found, 0 at the end, or a negative error. */
+typedef int (*dir_next_fn)(struct fs *fs, struct node *d, struct dir_handle *h, char *out);
+
+static int dir_next_sync(struct fs *fs, struct node *d, struct dir_handle *h, char *out)
+{
+    (void)d;
+    return engine_next_sync(fs->e, NULL, h->after, out, NULL);
+}
+
+static int dir_next_bucket(struct fs *fs, struct node *d, struct dir_handle *h, char *out)
+{
+    return engine_next_bucket(fs->e, h->snap->snap, d->ver->sync_id, h->after, out, NULL);
+}
+
+static int dir_next_status(struct fs *fs, struct node *d, struct dir_handle *h, char *out)
+{
+    (void)d;
+    /* Persisted statuses include every attempt of this mount (they are
+     * written when an attempt starts). */
+    return status_next(fs, h->after, out);
+}
+
+static int dir_list_names(struct dir_out *o, dir_next_fn next, enum kind child_kind)
+{
+    struct dir_handle *h = o->h;
+    struct node *d = o->dir;
+    char name[ENGINE_SYNC_ID_MAX + 1];
+    for (;;) {
+        int rc = next(o->fs, d, h, name);
+        if (rc < 0)
+            return EIO;
+        if (rc == 0)
+            return 0;
+        if (h->next_off < o->skip) {
+            h->next_off++;
+        } else if (child_kind == K_SYNC && o->plus) {
+            /* A listing of the root makes no versions: its entries carry no
+             * attributes and count no lookup (ino 0, kernel fuse_direntplus_link);
+             * st_ino is non-zero because readdir() skips entries whose d_ino is 0. */
+            struct fuse_entry_param e;
+            memset(&e, 0, sizeof e);
+            e.attr.st_mode = S_IFDIR;
+            e.attr.st_ino = 2;
+            size_t want = fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, name,
+                                                 &e, h->next_off + 1);
+            if (want > o->size - o->used)
+                return 0;
+            o->used += want;
+            h->next_off++;
+        } else {
+            int bucket = child_kind == K_BUCKET;
+            if (!dir_add(o, name, child_kind, bucket ? d->ver : NULL, bucket ? name : NULL,
+                         bucket ? NULL : name, bucket ? 0 : strlen(name), 0, 0))
+                return 0;
+        }
+        snprintf(h->after, sizeof h->after, "%s", name);
+    }
+}
+
+/* ---- Key listings ---- */
+
+/* The tree's entries into the reply (tree_emit_fn). */
+static int dir_emit_key(void *arg, const struct tree_entry *entry)
+{
+    struct dir_out *o = arg;
+    if (o->h->next_off < o->skip) {
+        o->h->next_off++;
+        return 1;
+    }
+    return dir_add(o, entry->name, entry->is_dir ? K_DIR : K_FILE, o->dir->ver, o->dir->bucket,
+                   entry->key, entry->key_len, entry->size, 0);
+}
+
+/* ---- readdir and readdirplus ---- */
+
+/* The entries of the ctl/ directory at offsets 3, 4 and 5. */
+static void dir_list_ctl(struct dir_out *o)
+{
+    static const char *names[] = {"compact", "delete", "stats"};
+    struct fs *fs = o->fs;
+    struct dir_handle *h = o->h;
+    struct node *nodes[] = {&fs->ctl_compact, &fs->ctl_delete, &fs->ctl_stats};
+    for (int i = 0; i < 3; i++) {
+        if (h->next_off != 2 + i)
+            continue;
+        if (h->next_off < o->skip)
+            h->next_off++;
+        else if (!dir_add(o, names[i], nodes[i]->kind, NULL, NULL, NULL, 0, 0,
+                          node_ino(fs, nodes[i])))
+            return; /* full */
+    }
+}
+
+static void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                        struct fuse_file_info *fi, int plus)
+{
+    struct fs *fs = fs_of(req);
+    struct node *d = node_of_ino(fs, ino);
+    struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+    if (version_expired(fs, d->ver)) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    char *buf = malloc(size);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    struct dir_out o = {.req = req,
+                        .fs = fs,
+                        .dir = d,
+                        .h = h,
+                        .plus = plus,
+                        .buf = buf,
+                        .size = size,
+                        .skip = off};
+    if (off != h->next_off) /* a seek: start over and skip to the offset */
+        dir_reset(h);
+    int err = 0;
+    /* "." and ".." at offsets 1 and 2; after a seek, only those past it. */
+    while (h->next_off < 2 && h->next_off < o.skip)
+        h->next_off++;
+    if (h->next_off < 2) {
+        if (h->next_off == 0 && !dir_add(&o, ".", K_DIR, NULL, NULL, NULL, 0, 0, ino))
+            goto reply;
+        if (h->next_off == 1 && !dir_add(&o, "..", K_DIR, NULL, NULL, NULL, 0, 0, FUSE_ROOT_ID))
+            goto reply;
+    }
+    switch (d->kind) {
+    case K_ROOT:
+        if (h->next_off == 2) {
+            if (o.skip > 2)
+                h->next_off++;
+            else if (!dir_add(&o, "ctl", K_CTL, NULL, NULL, NULL, 0, 0, node_ino(fs, &fs->ctl)))
+                goto reply;
+        }
+        err = dir_list_names(&o, dir_next_sync, K_SYNC);
+        break;
+    case K_CTL:
+        dir_list_ctl(&o);
+        break;
+    case K_CTL_COMPACT:
+        err = dir_list_names(&o, dir_next_status, K_COMPACT_FILE);
+        break;
+    case K_CTL_DELETE:
+        break;
+    case K_SYNC:
+        err = dir_list_names(&o, dir_next_bucket, K_BUCKET);
+        break;
+    case K_BUCKET:
+    case K_DIR:
+        err = tree_list_next(&h->list, dir_emit_key, &o);
+        break;
+    default:
+        err = ENOTDIR;
+    }
+reply:
+    if (err && o.used == 0)
+        fuse_reply_err(req, err);
+    else
+        fuse_reply_buf(req, buf, o.used);
+    free(buf);
+}
+
+void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    dir_readdir(req, ino, size, off, fi, 0);
+}
+
+void dir_read_plus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info *fi)
+{
+    dir_readdir(req, ino, size, off, fi, 1);
+}

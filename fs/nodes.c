@@ -1,0 +1,247 @@
+/*
+ * nodes.c - the node table: what each inode number the kernel holds stands for.
+ *
+ * Inode numbers are node addresses (the root excepted).  There is one node
+ * per (version, bucket, key prefix, kind), found again through a hash table,
+ * so that a path keeps its inode while the kernel knows it; a node lives while
+ * the kernel holds a lookup of it or of any child, and its version lives while
+ * any of its nodes does.  The five nodes of the root and ctl/ are static
+ * members of struct fs.  Everything here that touches the table runs under
+ * fs->lock.
+ */
+#include "fs_i.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t node_hash(enum kind kind, const struct version *ver, const char *bucket,
+                          const char *prefix, size_t prefix_len)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+    h = (h ^ (uint64_t)(uintptr_t)ver) * 1099511628211ull;
+    for (const char *p = bucket; p && *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0xFF) * 1099511628211ull;
+    for (size_t i = 0; i < prefix_len; i++)
+        h = (h ^ (unsigned char)prefix[i]) * 1099511628211ull;
+    return h;
+}
+
+static int node_table_grow(struct fs *fs)
+{
+    size_t size = fs->table_size ? fs->table_size * 2 : 1024;
+    struct node **t = calloc(size, sizeof(struct node *));
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < fs->table_size; i++) {
+        struct node *n = fs->table[i];
+        while (n) {
+            struct node *next = n->hash_next;
+            n->hash_next = t[n->hash % size];
+            t[n->hash % size] = n;
+            n = next;
+        }
+    }
+    free(fs->table);
+    fs->table = t;
+    fs->table_size = size;
+    return 0;
+}
+
+/* Finds or makes the node, and counts one kernel lookup of it.  Control files
+ * get a new node at every lookup: the kernel serializes writes per inode, and
+ * a second writer must reach us to be told EBUSY rather than wait.  The name
+ * and prefix are copied. */
+struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                      struct version *ver, const char *bucket, const char *prefix,
+                      size_t prefix_len, uint64_t size)
+{
+    uint64_t h = node_hash(kind, ver, bucket, prefix, prefix_len);
+    int unique = kind == K_COMPACT_FILE || kind == K_DELETE_FILE;
+    if (fs->table_size && !unique) {
+        for (struct node *n = fs->table[h % fs->table_size]; n; n = n->hash_next) {
+            if (n->hash == h && n->kind == kind && n->ver == ver && n->prefix_len == prefix_len &&
+                (!prefix_len || !memcmp(n->prefix, prefix, prefix_len)) &&
+                ((!n->bucket && !bucket) || (n->bucket && bucket && !strcmp(n->bucket, bucket)))) {
+                n->nlookup++;
+                n->size = size;
+                n->inval_sent = 0; /* the kernel has an entry for it again */
+                if (ver && ver->superseded)
+                    ver->stale_pending = 1;
+                return n;
+            }
+        }
+    }
+    if (fs->table_count >= fs->table_size && node_table_grow(fs))
+        return NULL;
+    struct node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->kind = kind;
+    n->ver = ver;
+    n->size = size;
+    n->hash = h;
+    if (bucket && !(n->bucket = strdup(bucket)))
+        goto err;
+    if (!(n->name = strdup(name)))
+        goto err;
+    if (prefix_len) {
+        if (!(n->prefix = malloc(prefix_len + 1)))
+            goto err;
+        memcpy(n->prefix, prefix, prefix_len);
+        n->prefix[prefix_len] = '\0';
+        n->prefix_len = prefix_len;
+    }
+    n->nlookup = 1;
+    n->parent = parent;
+    parent->children++;
+    if (ver && ver->superseded)
+        ver->stale_pending = 1;
+    if (ver)
+        ver->refs++;
+    n->hash_next = fs->table[h % fs->table_size];
+    fs->table[h % fs->table_size] = n;
+    fs->table_count++;
+    return n;
+err:
+    free(n->bucket);
+    free(n->name);
+    free(n);
+    return NULL;
+}
+
+static int node_static(const struct fs *fs, const struct node *n)
+{
+    return n == &fs->root || n == &fs->ctl || n == &fs->ctl_compact || n == &fs->ctl_delete ||
+           n == &fs->ctl_stats;
+}
+
+static void node_free(struct node *n)
+{
+    free(n->bucket);
+    free(n->prefix);
+    free(n->name);
+    free(n);
+}
+
+/* Drops count lookups of the node; at none, frees it and then each parent
+ * that only it kept, and the version of the last node of a version. */
+void node_forget(struct fs *fs, struct node *n, uint64_t count)
+{
+    if (node_static(fs, n))
+        return;
+    n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
+    while (!node_static(fs, n) && n->nlookup == 0 && n->children == 0) {
+        for (struct node **p = &fs->table[n->hash % fs->table_size]; *p; p = &(*p)->hash_next) {
+            if (*p == n) {
+                *p = n->hash_next;
+                break;
+            }
+        }
+        fs->table_count--;
+        struct version *ver = n->ver;
+        struct node *parent = n->parent;
+        node_free(n);
+        if (ver && --ver->refs == 0)
+            version_free(fs, ver);
+        parent->children--;
+        n = parent;
+    }
+}
+
+/* Frees every node and the table, leaving the versions to version_free_all. */
+void node_free_all(struct fs *fs)
+{
+    for (size_t i = 0; i < fs->table_size; i++) {
+        struct node *n = fs->table[i];
+        while (n) {
+            struct node *next = n->hash_next;
+            node_free(n);
+            n = next;
+        }
+    }
+    free(fs->table);
+    fs->table = NULL;
+    fs->table_size = fs->table_count = 0;
+}
+
+struct node *node_of_ino(struct fs *fs, fuse_ino_t ino)
+{
+    return ino == FUSE_ROOT_ID ? &fs->root : (struct node *)(uintptr_t)ino;
+}
+
+fuse_ino_t node_ino(struct fs *fs, const struct node *n)
+{
+    return n == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+/* ---- Kinds and attributes ---- */
+
+int node_is_dir(const struct node *n)
+{
+    return n->kind != K_FILE && n->kind != K_COMPACT_FILE && n->kind != K_DELETE_FILE &&
+           n->kind != K_CTL_STATS;
+}
+
+/* The files one writes to run a compaction or a deletion. */
+int node_is_ctl_file(const struct node *n)
+{
+    return n->kind == K_COMPACT_FILE || n->kind == K_DELETE_FILE;
+}
+
+/* Whether the node belongs to no version: the root and everything of ctl/.
+ * Their answers change at any time (a sync appears, a status moves on). */
+int node_is_unversioned(const struct node *n)
+{
+    switch (n->kind) {
+    case K_ROOT:
+    case K_CTL:
+    case K_CTL_COMPACT:
+    case K_CTL_DELETE:
+    case K_CTL_STATS:
+    case K_COMPACT_FILE:
+    case K_DELETE_FILE:
+        return 1;
+    case K_SYNC:
+    case K_BUCKET:
+    case K_DIR:
+    case K_FILE:
+        return 0;
+    }
+    return 1;
+}
+
+/* The attributes of a node (under fs->lock when it is versioned: its
+ * version's mtime). */
+void node_fill_attr(struct fs *fs, const struct node *n, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = node_ino(fs, n);
+    st->st_uid = fs->owner;
+    st->st_gid = fs->group;
+    time_t t = n->ver ? n->ver->mtime : fs->mount_time;
+    st->st_atime = st->st_mtime = st->st_ctime = t;
+    st->st_blksize = 4096;
+    if (node_is_dir(n)) {
+        int ctl_writable = n->kind == K_CTL_COMPACT || n->kind == K_CTL_DELETE;
+        st->st_mode = S_IFDIR | (ctl_writable ? 0755 : 0555);
+        st->st_nlink = 2;
+    } else if (n->kind == K_FILE) {
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_size = (off_t)n->size;
+        st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+    } else {
+        st->st_mode = S_IFREG | (n->kind == K_CTL_STATS ? 0444 : 0644);
+        st->st_nlink = 1;
+    }
+}
+
+/* How long the kernel may keep a node's entry and attributes: a version never
+ * changes (a replaced one's entries are invalidated by the sweeper), the
+ * unversioned nodes may change at any time. */
+double node_timeout(const struct node *n)
+{
+    return node_is_unversioned(n) ? CTL_TIMEOUT : ENTRY_TIMEOUT;
+}

@@ -1,0 +1,344 @@
+/*
+ * ops.c - the request handlers and the op table: what each FUSE request does.
+ *
+ * Tree:  /                       the syncs and ctl/
+ *        /<sync_id>/             a *version* of the sync: its buckets (versions.c)
+ *        /<sync_id>/<bucket>/... keys, '/' a directory delimiter (names.h, tree.c)
+ *        /ctl/compact/<sync_id>  write a source path to compact; read the status
+ *        /ctl/delete/<sync_id>   write anything to delete the sync
+ *        /ctl/stats              the store's figures
+ *
+ * Here are the handlers of lookups, attributes and writes, and the EROFS
+ * answers to every mutation of the data; directory handles are dir.c's, open
+ * files file.c's, and what a ctl write runs ctl_write.c's.  Every handler
+ * replies exactly once.  Because a version never changes, the kernel may
+ * cache entries, attributes, pages and listings below /<sync_id> for a long
+ * time (node_timeout); the root and ctl/ are never cached.
+ */
+#include "fs_i.h"
+
+#include "names.h"
+#include "tree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+static void op_reply_entry(fuse_req_t req, struct fs *fs, struct node *n)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = node_ino(fs, n);
+    node_fill_attr(fs, n, &e.attr);
+    e.attr_timeout = e.entry_timeout = node_timeout(n);
+    fuse_reply_entry(req, &e);
+}
+
+/* ---- lookup, forget, getattr, setattr ---- */
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs *fs = fs_of(req);
+    struct node *p = node_of_ino(fs, parent);
+    struct node *n = NULL;
+    int err = ENOENT;
+    size_t name_len = strlen(name);
+
+    switch (p->kind) {
+    case K_ROOT:
+        if (!strcmp(name, "ctl")) {
+            n = &fs->ctl;
+            break;
+        }
+        if (engine_check_sync_id(name, name_len, NULL))
+            break;
+        err = version_lookup(fs, p, name, &n);
+        goto reply;
+    case K_CTL:
+        if (!strcmp(name, "compact"))
+            n = &fs->ctl_compact;
+        else if (!strcmp(name, "delete"))
+            n = &fs->ctl_delete;
+        else if (!strcmp(name, "stats"))
+            n = &fs->ctl_stats;
+        break;
+    case K_CTL_COMPACT:
+    case K_CTL_DELETE:
+        if (engine_check_sync_id(name, name_len, NULL))
+            break;
+        /* compact/<sync_id>: a sync with a status, or one the base holds
+         * (its state "none") */
+        if (p->kind == K_CTL_COMPACT
+                ? !status_exists(fs, name) && engine_sync_exists(fs->e, NULL, name, NULL) != 1
+                : engine_sync_exists(fs->e, NULL, name, NULL) != 1)
+            break;
+        pthread_mutex_lock(&fs->lock);
+        n = node_get(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL,
+                     NULL, name, name_len, 0);
+        pthread_mutex_unlock(&fs->lock);
+        if (!n)
+            err = ENOMEM;
+        goto reply;
+    case K_SYNC:
+    case K_BUCKET:
+    case K_DIR: {
+        struct snapref *s = version_snap_of(fs, p);
+        if (!s) {
+            err = ESTALE;
+            break;
+        }
+        if (p->kind == K_SYNC) {
+            if (engine_check_bucket(name, name_len, NULL) == 0) {
+                int exists = tree_bucket_exists(fs->e, s->snap, p->ver->sync_id, name);
+                if (exists < 0)
+                    err = ENOMEM;
+                if (exists > 0) {
+                    pthread_mutex_lock(&fs->lock);
+                    n = node_get(fs, p, name, K_BUCKET, p->ver, name, NULL, 0, 0);
+                    pthread_mutex_unlock(&fs->lock);
+                }
+            }
+        } else {
+            struct tree_dir d = {.e = fs->e,
+                                 .snap = s->snap,
+                                 .sync_id = p->ver->sync_id,
+                                 .bucket = p->bucket,
+                                 .prefix = p->prefix,
+                                 .prefix_len = p->prefix_len};
+            struct tree_found r;
+            err = tree_resolve(&d, name, &r);
+            if (!err) {
+                pthread_mutex_lock(&fs->lock);
+                n = node_get(fs, p, name, r.is_dir ? K_DIR : K_FILE, p->ver, p->bucket, r.key,
+                             r.key_len, r.size);
+                pthread_mutex_unlock(&fs->lock);
+            }
+        }
+        version_snap_release(fs, s);
+        if (!n && !err)
+            err = ENOENT;
+        goto reply;
+    }
+    default:
+        err = ENOTDIR;
+    }
+reply:
+    if (n)
+        op_reply_entry(req, fs, n);
+    else
+        fuse_reply_err(req, err ? err : ENOENT);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    struct fs *fs = fs_of(req);
+    pthread_mutex_lock(&fs->lock);
+    node_forget(fs, node_of_ino(fs, ino), nlookup);
+    pthread_mutex_unlock(&fs->lock);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    struct fs *fs = fs_of(req);
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < count; i++)
+        node_forget(fs, node_of_ino(fs, forgets[i].ino), forgets[i].nlookup);
+    pthread_mutex_unlock(&fs->lock);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *fs = fs_of(req);
+    struct node *n = node_of_ino(fs, ino);
+    pthread_mutex_lock(&fs->lock);
+    version_sweep(fs);
+    int stale = version_stale(n->ver);
+    struct stat st;
+    node_fill_attr(fs, n, &st);
+    pthread_mutex_unlock(&fs->lock);
+    if (stale) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    fuse_reply_attr(req, &st, node_timeout(n));
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *fs = fs_of(req);
+    struct node *n = node_of_ino(fs, ino);
+    /* Only the shell's O_TRUNC of a control file: a no-op. */
+    if (node_is_ctl_file(n) &&
+        !(to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)) &&
+        (!(to_set & FUSE_SET_ATTR_SIZE) || attr->st_size == 0)) {
+        if (!ctl_may_write(req, fs)) {
+            fuse_reply_err(req, EACCES);
+            return;
+        }
+        struct stat st;
+        node_fill_attr(fs, n, &st);
+        fuse_reply_attr(req, &st, CTL_TIMEOUT);
+        return;
+    }
+    fuse_reply_err(req, n->kind == K_FILE || node_is_dir(n) ? EROFS : EACCES);
+}
+
+/* ---- Writes, statfs ---- */
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct fs *fs = fs_of(req);
+    struct node *n = node_of_ino(fs, ino);
+    if (!node_is_ctl_file(n)) {
+        fuse_reply_err(req, n->kind == K_FILE ? EROFS : EBADF);
+        return;
+    }
+    if (!ctl_may_write(req, fs)) {
+        fuse_reply_err(req, EACCES);
+        return;
+    }
+    if (n->kind == K_DELETE_FILE)
+        ctl_delete_write(req, fs, n, size, off);
+    else
+        ctl_compact_write(req, fs, n, buf, size, off);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct fs *fs = fs_of(req);
+    struct statvfs sv;
+    if (statvfs(engine_path(fs->e), &sv) != 0)
+        memset(&sv, 0, sizeof sv);
+    sv.f_namemax = NAMES_NAME_MAX;
+    fuse_reply_statfs(req, &sv);
+}
+
+/* ---- Data is read-only: every mutation of it answers EROFS ---- */
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    (void)parent;
+    (void)name;
+    (void)mode;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    (void)parent;
+    (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    (void)parent;
+    (void)name;
+    (void)newparent;
+    (void)newname;
+    (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino;
+    (void)newparent;
+    (void)newname;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    (void)link;
+    (void)parent;
+    (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)parent;
+    (void)name;
+    (void)mode;
+    (void)rdev;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    (void)ino;
+    (void)name;
+    (void)value;
+    (void)size;
+    (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    (void)ino;
+    (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+/* ---- The session and the table ---- */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    /* readdirplus when the reader goes on to stat the entries (ls -l, du,
+     * tar), plain readdir with 4x more entries per request when it does not
+     * (find -type f): the kernel decides, per directory. */
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS;
+    if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+        conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+        conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+    /* Large values stream in 1 MiB requests (libfuse derives max_pages from
+     * max_write; its buffers hold 256 pages). */
+    conn->max_write = 1 << 20;
+    conn->max_readahead = 1 << 20;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .opendir = dir_open,
+    .readdir = dir_read,
+    .readdirplus = dir_read_plus,
+    .releasedir = dir_release,
+    .open = file_open,
+    .read = file_read,
+    .release = file_release,
+    .create = file_create,
+    .write = op_write,
+    .statfs = op_statfs,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .rename = op_rename,
+    .link = op_link,
+    .symlink = op_symlink,
+    .mknod = op_mknod,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+    /* no getxattr/listxattr: the kernel remembers ENOSYS and stops asking */
+};
