@@ -312,7 +312,7 @@ static void check_values(struct fx *fx, sqlite3 *db, const char *table, const ch
         size_t blob_len = (size_t)sqlite3_column_bytes(st, 1);
         const char *sync = (const char *)sqlite3_column_text(st, 2);
         const char *ext = (const char *)sqlite3_column_text(st, 3);
-        size_t len;
+        size_t len = 0;
         char *v = get_value(fx->e, sync, bucket, key, &len);
         if (!v)
             fail_msg("%s/%s missing for a row of %s", bucket, key, table);

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "engine.h"
+#include "jsonl.h"
 #include "loader.h"
 #include "testutil.h"
 
@@ -59,7 +60,7 @@ static int load_text(engine *e, const char *text, int replace, const char *sync,
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
         lineno++;
-        if ((rc = loader_add_line(l, p, len, msg))) {
+        if ((rc = jsonl_add_line(l, p, len, msg))) {
             if (bad_line)
                 *bad_line = lineno;
             loader_free(l);
@@ -441,23 +442,23 @@ static void test_dump_load_round_trip(void **state)
     free(dst);
 }
 
-/* ---- loader_parse_line: the pure parser the fuzzer drives ---- */
+/* ---- jsonl_parse_line: the pure parser the fuzzer drives ---- */
 
 static void test_parse_line(void **state)
 {
     (void)state;
-    struct loader_line pl;
+    struct jsonl_line pl;
     char *msg = NULL;
     /* A blank line: nothing, no sync. */
-    assert_int_equal(loader_parse_line(" \t\r\n", 4, "s9", &pl, &msg), 0);
+    assert_int_equal(jsonl_parse_line(" \t\r\n", 4, "s9", &pl, &msg), 0);
     assert_int_equal(pl.n_records, 0);
     assert_null(pl.sync);
-    loader_line_release(&pl);
+    jsonl_line_release(&pl);
     /* A grant: three records; the first value is the line without its CRLF. */
     const char grant[] = "{\"sync\":\"s1\",\"type\":\"grant\",\"id\":\"g\",\"entitlement\":\"e\","
                          "\"principal_type\":\"user\",\"principal_id\":\"u\"}\r\n";
     size_t len = strlen(grant);
-    assert_int_equal(loader_parse_line(grant, len, NULL, &pl, &msg), 0);
+    assert_int_equal(jsonl_parse_line(grant, len, NULL, &pl, &msg), 0);
     assert_string_equal(pl.sync, "s1");
     assert_int_equal(pl.n_records, 3);
     assert_string_equal(pl.records[0].bucket, "grants");
@@ -472,27 +473,27 @@ static void test_parse_line(void **state)
     assert_string_equal(pl.records[2].bucket, "grants_by_principal");
     assert_int_equal(pl.records[2].key_len, 8);
     assert_memory_equal(pl.records[2].key, "user/u/g", 8);
-    loader_line_release(&pl);
+    jsonl_line_release(&pl);
     /* A raw line with base64 bytes, its sync from --sync. */
     const char raw[] = "{\"bucket\":\"b\",\"key_b64\":\"AP8=\",\"value\":\"a\\u0000b\"}";
-    assert_int_equal(loader_parse_line(raw, strlen(raw), "s2", &pl, &msg), 0);
+    assert_int_equal(jsonl_parse_line(raw, strlen(raw), "s2", &pl, &msg), 0);
     assert_string_equal(pl.sync, "s2");
     assert_int_equal(pl.n_records, 1);
     assert_int_equal(pl.records[0].key_len, 2);
     assert_memory_equal(pl.records[0].key, "\x00\xff", 2);
     assert_int_equal(pl.records[0].value_len, 3);
     assert_memory_equal(pl.records[0].value, "a\0b", 3);
-    loader_line_release(&pl);
+    jsonl_line_release(&pl);
     /* Limits are loader_add()'s business: this parses, and the load refuses it. */
     const char bad_bucket[] = "{\"sync\":\"s1\",\"bucket\":\"NO\",\"key\":\"k\",\"value\":\"\"}";
-    assert_int_equal(loader_parse_line(bad_bucket, strlen(bad_bucket), NULL, &pl, &msg), 0);
+    assert_int_equal(jsonl_parse_line(bad_bucket, strlen(bad_bucket), NULL, &pl, &msg), 0);
     assert_int_equal(pl.n_records, 1);
-    loader_line_release(&pl);
+    jsonl_line_release(&pl);
     /* A refused line: a message, no records, and release is still safe. */
-    assert_int_equal(loader_parse_line("{", 1, NULL, &pl, &msg), -EINVAL);
+    assert_int_equal(jsonl_parse_line("{", 1, NULL, &pl, &msg), -EINVAL);
     assert_non_null(msg);
     assert_int_equal(pl.n_records, 0);
-    loader_line_release(&pl);
+    jsonl_line_release(&pl);
     free(msg);
 }
 

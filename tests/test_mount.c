@@ -234,9 +234,14 @@ static int getdents_names(const char *dir, size_t bufsize, size_t max, struct st
         if (n == 0)
             break;
         for (long at = 0; at < n;) {
-            struct dirent64 *de = (struct dirent64 *)(buf + at);
-            strv_add(got, de->d_name, strlen(de->d_name));
-            at += de->d_reclen;
+            /* A record is shorter than struct dirent64 (d_name is not 256
+             * bytes long): read its fields where they are, not through it. */
+            const char *rec = buf + at;
+            unsigned short reclen;
+            memcpy(&reclen, rec + offsetof(struct dirent64, d_reclen), sizeof reclen);
+            const char *name = rec + offsetof(struct dirent64, d_name);
+            strv_add(got, name, strlen(name));
+            at += reclen;
             if (++seen > max)
                 fail_msg("listing %s with a %zu-byte buffer: more than %zu entries (it starts "
                          "over?)",

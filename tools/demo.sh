@@ -6,8 +6,8 @@
 # Paths: $SYNCSTORE_DEMO (default /tmp/syncstore-demo)/{base,source,mnt}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh
-bin=$(tools/build.sh build)
+tools/dev/deps.sh
+bin=$(tools/dev/build.sh build)
 demo=${SYNCSTORE_DEMO:-/tmp/syncstore-demo}
 base=$demo/base src=$demo/source mnt=$demo/mnt
 if mountpoint -q "$mnt" 2>/dev/null; then fusermount3 -u "$mnt"; fi

@@ -3,18 +3,18 @@
 # runs every stage and reports each; fails if any failed:
 #   builds    what packagers build: Release with gcc and with clang (the main
 #             build is RelWithDebInfo with gcc), each with -Werror
-#   lint      clang-format, clang-tidy, cppcheck, man page (tools/lint.sh)
+#   lint      clang-format, clang-tidy, cppcheck, man page (tools/dev/lint.sh)
 #   tests     every ctest test: unit, mount (real FUSE mounts), cli
 #   asan      the same suite built with ASan+UBSan (mount tests run the
 #             sanitized daemon)
-#   valgrind  the unit tests under valgrind memcheck (tools/valgrind.sh)
+#   valgrind  the unit tests under valgrind memcheck (tools/dev/valgrind.sh)
 #   fuzz      each libFuzzer target for SYNCSTORE_FUZZ_SECONDS (60) seconds, two at a time
-#   crash     tools/crash_campaign.sh SYNCSTORE_CRASH_TRIALS (10) trials
-#   soak      tools/soak.sh SYNCSTORE_SOAK_MINUTES (1) minute(s)
+#   crash     tools/campaigns/crash_campaign.sh SYNCSTORE_CRASH_TRIALS (10) trials
+#   soak      tools/campaigns/soak.sh SYNCSTORE_SOAK_MINUTES (1) minute(s)
 # SYNCSTORE_STAGES="tests asan" runs only the named stages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh || exit 1
+tools/dev/deps.sh || exit 1
 
 # Warnings are errors in every build this script makes (the default for users is off).
 export SYNCSTORE_WERROR=ON
@@ -37,18 +37,18 @@ stage() { # NAME COMMAND...: runs one stage, records a failure
   fi
 }
 
-build_main() { tools/build.sh build >/dev/null; }
+build_main() { tools/dev/build.sh build >/dev/null; }
 run_builds() { # COMPILER:BUILD_TYPE pairs, each in its own directory
   local pair cc type
   for pair in gcc:Release clang:Release; do
     cc=${pair%%:*} type=${pair#*:}
     echo "-- $cc $type"
-    tools/build.sh "build-$cc-$type" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" >/dev/null || return 1
+    tools/dev/build.sh "build-$cc-$type" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" >/dev/null || return 1
   done
 }
 run_tests() { (cd build && ctest --output-on-failure -j2); }
 run_asan() {
-  tools/build.sh build-asan -DSYNCSTORE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null || return 1
+  tools/dev/build.sh build-asan -DSYNCSTORE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null || return 1
   # Leak checking stays on; tests/lsan.supp lists what is suppressed and why.
   (cd build-asan &&
     ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
@@ -63,13 +63,13 @@ if ! build_main; then
   exit 1
 fi
 stage builds run_builds
-stage lint tools/lint.sh build
+stage lint tools/dev/lint.sh build
 stage tests run_tests
 stage asan run_asan
-stage valgrind tools/valgrind.sh build
-stage fuzz env FUZZ_JOBS="${FUZZ_JOBS:-2}" tools/fuzz.sh "${SYNCSTORE_FUZZ_SECONDS:-60}"
-stage crash env SYNCSTORE_BIN="$PWD/build/syncstore" tools/crash_campaign.sh "${SYNCSTORE_CRASH_TRIALS:-10}"
-stage soak env SYNCSTORE_BIN="$PWD/build/syncstore" tools/soak.sh "${SYNCSTORE_SOAK_MINUTES:-1}"
+stage valgrind tools/dev/valgrind.sh build
+stage fuzz env FUZZ_JOBS="${FUZZ_JOBS:-2}" tools/dev/fuzz.sh "${SYNCSTORE_FUZZ_SECONDS:-60}"
+stage crash env SYNCSTORE_BIN="$PWD/build/syncstore" tools/campaigns/crash_campaign.sh "${SYNCSTORE_CRASH_TRIALS:-10}"
+stage soak env SYNCSTORE_BIN="$PWD/build/syncstore" tools/campaigns/soak.sh "${SYNCSTORE_SOAK_MINUTES:-1}"
 
 echo
 echo "======== all stages in $(( $(date +%s) - t_all )) s"

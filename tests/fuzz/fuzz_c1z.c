@@ -1,5 +1,5 @@
 /*
- * fuzz_c1z.c - libFuzzer target for the c1z reader front (tools/c1z.c): the
+ * fuzz_c1z.c - libFuzzer target for the c1z reader (tools/formats/c1z.c, c1z_v1.c): the
  * header check, the zstd stream decompression and the SQLite walk of import.
  *
  * Input: one flag byte, then the body.  Flag bit 0 clear: the body is a c1z

@@ -1,6 +1,6 @@
 /*
  * fuzz_load.c - libFuzzer target for the JSON Lines parser of `load`
- * (loader_parse_line and loader_add_line in tools/loader.c).
+ * (jsonl_parse_line and jsonl_add_line in tools/formats/jsonl.c).
  *
  * Input: one flag byte, then JSON Lines text.  Flag bits: 0 replace mode,
  * 1 --sync s1, 2-3 the loader's chunk size (default, 64, 512 or 4096 bytes:
@@ -15,7 +15,7 @@
  *     and writing it as `dump` does, then parsing that line, gives the same
  *     record back (the `dump | load` contract).
  * The lines are also loaded for real, into an in-memory engine that holds a
- * few records already (fake_engine.c): loader_add_line() must succeed exactly
+ * few records already (fake_engine.c): jsonl_add_line() must succeed exactly
  * when the line parsed and its records pass the checks, a failure must carry
  * a message, and after the commit the store must hold what a naive model says
  * (the last record for a key wins; replace mode empties the named syncs
@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "engine.h"
 #include "fake_engine.h"
+#include "jsonl.h"
 #include "loader.h"
 
 #include <errno.h>
@@ -142,7 +143,7 @@ static void model_compare(struct model *m, engine *e, int replace)
 }
 
 /* The record as `dump` writes it, parsed again, must be the same record. */
-static void check_dump_round_trip(const char *sync, const struct loader_record *r)
+static void check_dump_round_trip(const char *sync, const struct jsonl_record *r)
 {
     struct buf line = BUF_INIT;
     buf_adds(&line, "{\"sync\":");
@@ -152,22 +153,22 @@ static void check_dump_round_trip(const char *sync, const struct loader_record *
     buf_add_json_bytes_field(&line, "key", r->key, r->key_len, 0);
     buf_add_json_bytes_field(&line, "value", r->value, r->value_len, 0);
     buf_add(&line, "}\n", 2);
-    struct loader_line again;
+    struct jsonl_line again;
     char *msg = NULL;
-    int rc = loader_parse_line(line.data, line.len, NULL, &again, &msg);
+    int rc = jsonl_parse_line(line.data, line.len, NULL, &again, &msg);
     CHECK(rc == 0 && !msg);
     CHECK(again.n_records == 1 && !strcmp(again.sync, sync));
-    const struct loader_record *a = &again.records[0];
+    const struct jsonl_record *a = &again.records[0];
     CHECK(!strcmp(a->bucket, r->bucket));
     CHECK(a->key_len == r->key_len && !memcmp(a->key, r->key, r->key_len));
     CHECK(a->value_len == r->value_len && !memcmp(a->value, r->value, r->value_len));
-    loader_line_release(&again);
+    jsonl_line_release(&again);
     buf_release(&line);
 }
 
 /* Whether loader_add() accepts the record; when it does, the on-disk key
  * round-trips. */
-static int record_valid(const char *sync, const struct loader_record *r, char *disk_key,
+static int record_valid(const char *sync, const struct jsonl_record *r, char *disk_key,
                         size_t *disk_len)
 {
     if (engine_check_sync_id(sync, strlen(sync), NULL) ||
@@ -184,18 +185,18 @@ static int record_valid(const char *sync, const struct loader_record *r, char *d
     return 1;
 }
 
-/* Parses one line and checks it; returns 1 when loader_add_line() must accept
+/* Parses one line and checks it; returns 1 when jsonl_add_line() must accept
  * it, adding its records to the model. */
 static int check_line(const char *line, size_t len, const char *default_sync, struct model *m,
                       size_t *n_lines, size_t *n_records)
 {
-    struct loader_line pl;
+    struct jsonl_line pl;
     char *msg = NULL;
-    int rc = loader_parse_line(line, len, default_sync, &pl, &msg);
+    int rc = jsonl_parse_line(line, len, default_sync, &pl, &msg);
     if (rc) {
         CHECK(rc == -EINVAL && msg && pl.n_records == 0);
         free(msg);
-        loader_line_release(&pl);
+        jsonl_line_release(&pl);
         return 0;
     }
     CHECK(!msg);
@@ -208,7 +209,7 @@ static int check_line(const char *line, size_t len, const char *default_sync, st
         if (pl.n_records == 3)
             CHECK(!strcmp(pl.records[0].bucket, "grants"));
         /* A typed line's value is the line itself, without its line end. */
-        const struct loader_record *r0 = &pl.records[0];
+        const struct jsonl_record *r0 = &pl.records[0];
         if (r0->value >= line && r0->value < line + len) {
             size_t stripped = len;
             if (stripped && line[stripped - 1] == '\n')
@@ -220,7 +221,7 @@ static int check_line(const char *line, size_t len, const char *default_sync, st
         char disk_key[ENGINE_DISK_KEY_MAX];
         size_t disk_len;
         for (size_t i = 0; i < pl.n_records && ok; i++) {
-            const struct loader_record *r = &pl.records[i];
+            const struct jsonl_record *r = &pl.records[i];
             if (!record_valid(pl.sync, r, disk_key, &disk_len)) {
                 ok = 0;
                 break;
@@ -234,7 +235,7 @@ static int check_line(const char *line, size_t len, const char *default_sync, st
             (*n_lines)++;
         }
     }
-    loader_line_release(&pl);
+    jsonl_line_release(&pl);
     return ok;
 }
 
@@ -273,7 +274,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = nl ? (size_t)(nl - line) + 1 : text_len - at;
         at += len;
         int want = check_line(line, len, opt.default_sync, &m, &n_lines, &n_records);
-        int rc = loader_add_line(l, line, len, &msg);
+        int rc = jsonl_add_line(l, line, len, &msg);
         CHECK((rc == 0) == want);
         if (rc) {
             CHECK(rc == -EINVAL && msg);
