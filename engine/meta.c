@@ -156,8 +156,8 @@ int engine_sync_time(engine *e, const char *sync_id, int64_t *seconds)
     snprintf(name, sizeof name, ENGINE_META_SYNCTIME "%.128s", sync_id);
     char *v = NULL;
     int rc = engine_meta_get(e, name, &v, NULL, NULL);
-    if (rc)
-        return rc;
+    if (rc || !v)
+        return rc ? rc : -EIO;
     *seconds = strtoll(v, NULL, 10);
     free(v);
     return 0;

@@ -119,8 +119,9 @@ void dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             return;
         }
     }
-    if (n->kind == K_BUCKET || n->kind == K_DIR) {
-        /* The node outlives the handle: the kernel holds an open directory's inode. */
+    if (h->snap && (n->kind == K_BUCKET || n->kind == K_DIR)) {
+        /* Bucket and key-prefix nodes always belong to a version.  The node
+         * outlives the handle: the kernel holds an open directory's inode. */
         struct tree_dir d = {.e = fs->e,
                              .snap = h->snap->snap,
                              .sync_id = n->ver->sync_id,

@@ -68,7 +68,7 @@ static void put_sync(engine *e, const char *sync, int n, const char *tag)
 #define ADD(...)                                                                                   \
     do {                                                                                           \
         int len = snprintf(line, sizeof line, __VA_ARGS__);                                        \
-        if (jsonl_add_line(l, line, (size_t)len, &msg))                                           \
+        if (jsonl_add_line(l, line, (size_t)len, &msg))                                            \
             fail_msg("%s: %s", line, msg);                                                         \
     } while (0)
     ADD("{\"sync\":\"%s\",\"type\":\"resource_type\",\"id\":\"user\",\"tag\":\"%s\"}", sync, tag);

@@ -282,7 +282,7 @@ static void test_split(void **state)
 
     char chunk[NAMES_NAME_MAX + 1];
     memset(chunk, 'k', NAMES_CHUNK_MAX);
-    strcpy(chunk + NAMES_CHUNK_MAX, "%%+");
+    memcpy(chunk + NAMES_CHUNK_MAX, "%%+", sizeof "%%+");
     size_t dir_len = 0;
     for (int level = 0; level < 2; level++) {
         struct tree_dir d = dir_at(f->e, NULL, key, dir_len);

@@ -65,32 +65,32 @@ static const char sqlite_schema_indexes[] =
  * id <resource_type>:<id>, "=null", "=zero". */
 struct sqlite_table {
     enum c1z_table table;
+    int nfields;
     const char *columns; /* every column but id, in the order of fields */
     const char *fields[11];
-    int nfields;
 };
 
 static const struct sqlite_table sqlite_tables[] = {
     {C1Z_RESOURCE_TYPES,
+     4,
      "external_id, data, sync_id, discovered_at",
-     {"id", "=data", "=sync", "=time"},
-     4},
+     {"id", "=data", "=sync", "=time"}},
     {C1Z_RESOURCES,
+     7,
      "resource_type_id, external_id, parent_resource_type_id, parent_resource_id, data, sync_id,"
      " discovered_at",
-     {"resource_type", "=rid", "=null", "=null", "=data", "=sync", "=time"},
-     7},
+     {"resource_type", "=rid", "=null", "=null", "=data", "=sync", "=time"}},
     {C1Z_ENTITLEMENTS,
+     6,
      "resource_type_id, resource_id, external_id, data, sync_id, discovered_at",
-     {"resource_type", "resource_id", "id", "=data", "=sync", "=time"},
-     6},
+     {"resource_type", "resource_id", "id", "=data", "=sync", "=time"}},
     {C1Z_GRANTS,
+     11,
      "resource_type_id, resource_id, entitlement_id, principal_resource_type_id,"
      " principal_resource_id, external_id, expansion, needs_expansion, data, sync_id,"
      " discovered_at",
      {"resource_type", "resource_id", "entitlement", "principal_type", "principal_id", "id",
-      "=null", "=zero", "=data", "=sync", "=time"},
-     11},
+      "=null", "=zero", "=data", "=sync", "=time"}},
 };
 
 #define SQLITE_NTABLES (sizeof sqlite_tables / sizeof *sqlite_tables)

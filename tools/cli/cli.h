@@ -63,19 +63,19 @@ int cli_parse_u64_option(const struct cli_option *opt, const char *value);
 /* How a command's arguments are reported on (the messages of SPEC's commands
  * differ in these details, and each is kept). */
 enum cli_flags {
-    CLI_DASHDASH = 1,          /* "--" ends the options: what follows is an argument */
-    CLI_TERSE = 2,             /* "<command>: unknown option ..." + the usage line */
-    CLI_EXTRA_SEE_HELP = 4,    /* an unexpected argument's error names --help */
-    CLI_EXTRA_AS_OPTION = 8,   /* an unexpected argument is an unknown option */
+    CLI_DASHDASH = 1,        /* "--" ends the options: what follows is an argument */
+    CLI_TERSE = 2,           /* "<command>: unknown option ..." + the usage line */
+    CLI_EXTRA_SEE_HELP = 4,  /* an unexpected argument's error names --help */
+    CLI_EXTRA_AS_OPTION = 8, /* an unexpected argument is an unknown option */
 };
 
 /* A command's command line.  Arguments that are not options go to
  * args[0..max_args) in order; check_arg, when set, sees each as it is met
  * (index, text) and may refuse it with an exit status. */
 struct cli_command {
-    const char *name;  /* in messages: "load", "bench compact" */
-    const char *topic; /* 'syncstore <topic> --help'; NULL: name */
-    const char *usage; /* printed on standard output for -h or --help */
+    const char *name;                 /* in messages: "load", "bench compact" */
+    const char *topic;                /* 'syncstore <topic> --help'; NULL: name */
+    const char *usage;                /* printed on standard output for -h or --help */
     const struct cli_option *options; /* ends with a NULL name; NULL: none */
     int flags;                        /* enum cli_flags */
     const char **args;

@@ -81,7 +81,7 @@ int cmd_bench(int argc, char **argv)
          .parse = cli_parse_u64_option,
          .max = GEN_GRANTS_MAX},
         {.name = "--dir", .has_value = 1, .dest = &dir, .parse = parse_dir},
-        {NULL},
+        {.name = NULL},
     };
     const struct cli_command cmd = {
         .name = "bench compact",

@@ -245,7 +245,7 @@ static void check_records(struct checker *c, engine *e, struct counts *n)
 
 int cmd_check(int argc, char **argv)
 {
-    const char *store;
+    const char *store = NULL;
     const struct cli_command cmd = {.name = "check", .usage = usage, .args = &store, .max_args = 1};
     int parsed = cli_parse(&cmd, argc, argv, NULL);
     if (parsed >= 0)

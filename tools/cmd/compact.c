@@ -133,7 +133,7 @@ static int run(int argc, char **argv, int is_delete)
          .has_value = 1,
          .dest = &opt.piece_bytes,
          .parse = parse_piece_size},
-        {NULL},
+        {.name = NULL},
     };
     const struct cli_command cmd = {.name = argv[0],
                                     .usage = usage,

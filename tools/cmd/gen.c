@@ -57,7 +57,7 @@ int cmd_gen(int argc, char **argv)
          .dest = &seed,
          .parse = cli_parse_u64_option,
          .max = UINT64_MAX},
-        {NULL},
+        {.name = NULL},
     };
     const struct cli_command cmd = {
         .name = "gen",

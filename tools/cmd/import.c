@@ -74,7 +74,6 @@ int cmd_import(int argc, char **argv)
     status = cli_parse(&cmd, argc, argv, &n_args);
     if (status >= 0)
         goto out;
-    status = 0;
     const char *store = args[0], *file = args[1];
     const char *const *syncs = n_args > 2 ? args + 2 : NULL;
     size_t n_syncs = n_args > 2 ? n_args - 2 : 0;

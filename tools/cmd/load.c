@@ -38,7 +38,7 @@ int cmd_load(int argc, char **argv)
     const struct cli_option options[] = {
         {.name = "--replace", .dest = &replace},
         {.name = "--sync", .has_value = 1, .dest = &sync, .missing = "--sync needs a SYNC_ID"},
-        {NULL},
+        {.name = NULL},
     };
     const struct cli_command cmd = {
         .name = "load",

@@ -71,9 +71,9 @@ static void end_sync(struct printer *p)
 
 int cmd_syncs(int argc, char **argv)
 {
-    const char *store;
+    const char *store = NULL;
     int json = 0;
-    const struct cli_option options[] = {{.name = "--json", .dest = &json}, {NULL}};
+    const struct cli_option options[] = {{.name = "--json", .dest = &json}, {.name = NULL}};
     const struct cli_command cmd = {
         .name = "syncs", .usage = usage, .options = options, .args = &store, .max_args = 1};
     int parsed = cli_parse(&cmd, argc, argv, NULL);

@@ -10,7 +10,6 @@
 
 #include "c1z.h"
 
-
 /* Checks the magic at the current position of f and leaves f after it:
  * -EINVAL (not c1z), -ENOTSUP (C1Z3), or a read error. */
 int c1z_check_header(FILE *f, const char *path, char **msg);

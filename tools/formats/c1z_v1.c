@@ -283,6 +283,13 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
     const struct table_def *def = &tables[t];
     memset(c, 0, sizeof(*c));
     c->n = sqlite3_column_count(st);
+    /* First, so that every later return leaves the name arrays set. */
+    c->json_name = calloc((size_t)c->n + 1, sizeof(char *));
+    c->json_name_b64 = calloc((size_t)c->n + 1, sizeof(char *));
+    if (!c->json_name || !c->json_name_b64) {
+        engine_msgf(msg, -ENOMEM, "out of memory");
+        return -ENOMEM;
+    }
     c->id = find_column(st, "id");
     c->sync_id = find_column(st, "sync_id");
     if (c->sync_id < 0)
@@ -294,10 +301,6 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
             return engine_msgf(msg, -EINVAL, "'%s': table %s has no column '%s'", im->path,
                                def->name, def->key_cols[k].name);
     }
-    c->json_name = calloc((size_t)c->n + 1, sizeof(char *));
-    c->json_name_b64 = calloc((size_t)c->n + 1, sizeof(char *));
-    if (!c->json_name || !c->json_name_b64)
-        return engine_msgf(msg, -ENOMEM, "out of memory");
     for (int i = 0; i < c->n; i++) {
         const char *name = sqlite3_column_name(st, i);
         if (!name)

@@ -50,8 +50,8 @@ struct jsonl_line {
  * against the data model's limits here (sync_id and bucket syntax, key and
  * value lengths): loader_add() does that, so a line that parses may still be
  * refused when its records are added. */
-int jsonl_parse_line(const char *line, size_t len, const char *default_sync,
-                     struct jsonl_line *out, char **msg);
+int jsonl_parse_line(const char *line, size_t len, const char *default_sync, struct jsonl_line *out,
+                     char **msg);
 void jsonl_line_release(struct jsonl_line *pl);
 
 /* ---- Loading lines ---- */
