@@ -135,7 +135,9 @@ int engine_is_store_dir(const engine *e, const char *path);
 
 typedef struct engine_snapshot engine_snapshot;
 
-engine_snapshot *engine_snapshot_new(engine *e);
+/* Takes a snapshot into *out.  0, or -ENOMEM with *out untouched: a failed
+ * snapshot is never a NULL that a reader would take for "latest". */
+int engine_snapshot_new(engine *e, engine_snapshot **out, char **msg);
 void engine_snapshot_free(engine *e, engine_snapshot *snap);
 
 /* ---- Point reads ---- */
@@ -153,7 +155,10 @@ int engine_value_get(engine *e, const engine_snapshot *snap, const void *disk_ke
 const char *engine_value_data(const engine_value *v, size_t *len);
 void engine_value_free(engine_value *v);
 
-/* ---- Iterators: bounded to a range, in key order. ---- */
+/* ---- Iterators: bounded to a range, in key order. ----
+ *
+ * A constructor's only failure is running out of memory: NULL is -ENOMEM,
+ * never a usable value, and every caller checks it. */
 
 typedef struct engine_iter engine_iter;
 

@@ -20,14 +20,16 @@
 
 /* ---- Snapshots ---- */
 
-engine_snapshot *engine_snapshot_new(engine *e)
+int engine_snapshot_new(engine *e, engine_snapshot **out, char **msg)
 {
     engine_snapshot *s = malloc(sizeof *s);
     if (!s)
-        return NULL;
+        return engine_msgf(msg, -ENOMEM, "cannot take a snapshot of store '%s': out of memory",
+                           e->path);
     /* A read-only instance is its own snapshot (see "Reads" below). */
     s->snap = e->read_only ? NULL : rocksdb_create_snapshot(e->db);
-    return s;
+    *out = s;
+    return 0;
 }
 
 void engine_snapshot_free(engine *e, engine_snapshot *snap)

@@ -10,8 +10,26 @@
 #include "engine_admin.h"
 #include "fs_i.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Writes s as a JSON string to f: '"' and '\\' escaped, bytes below 0x20 as
+ * \u00XX, the rest as they are (the status record's rule, engine.h). */
+static void stats_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if ((unsigned char)*p < 0x20)
+            fprintf(f, "\\u%04x", (unsigned char)*p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
 
 /* One sync's figures (under fs->lock; bytes read before). */
 static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t bytes, double now,
@@ -29,7 +47,7 @@ static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t byt
     }
     fputs(*first ? "" : ",", f);
     *first = 0;
-    status_json_string(f, sync_id);
+    stats_json_string(f, sync_id);
     fprintf(f,
             ":{\"approximate_bytes\":%llu,"
             "\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%d},"
@@ -40,9 +58,16 @@ static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t byt
 
 /* Store-wide figures, then every sync of the store (one seek each) and every
  * sync this mount compacted or deleted that is gone.  *out is malloc'd. */
-void stats_text(struct fs *fs, char **out, size_t *len)
+int stats_text(struct fs *fs, char **out, size_t *len)
 {
+    engine_snapshot *snap;
+    if (engine_snapshot_new(fs->e, &snap, NULL))
+        return -ENOMEM;
     FILE *f = open_memstream(out, len);
+    if (!f) {
+        engine_snapshot_free(fs->e, snap);
+        return -ENOMEM;
+    }
     double now = fs_now();
     pthread_mutex_lock(&fs->lock);
     size_t versions = 0, superseded = 0;
@@ -56,7 +81,7 @@ void stats_text(struct fs *fs, char **out, size_t *len)
         }
     }
     fputs("{\"store\":", f);
-    status_json_string(f, engine_path(fs->e));
+    stats_json_string(f, engine_path(fs->e));
     fprintf(f,
             ",\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%llu},"
             "\"versions\":{\"current\":%zu,\"old_pinned\":%zu,\"oldest_old_seconds\":%.1f},"
@@ -73,7 +98,6 @@ void stats_text(struct fs *fs, char **out, size_t *len)
             (unsigned long long)engine_property(fs->e, "rocksdb.estimate-num-keys"),
             engine_reclaim_pending(fs->e, NULL));
     /* One snapshot for both lists, so that no sync shows twice. */
-    engine_snapshot *snap = engine_snapshot_new(fs->e);
     char sync_id[ENGINE_SYNC_ID_MAX + 1] = "";
     int first = 1;
     while (engine_next_sync(fs->e, snap, sync_id, sync_id, NULL) == 1) {
@@ -88,13 +112,19 @@ void stats_text(struct fs *fs, char **out, size_t *len)
     struct status *st = fs->statuses;
     pthread_mutex_unlock(&fs->lock);
     for (; st; st = st->next) {
-        if (engine_sync_exists(fs->e, snap, st->sync_id, NULL) == 1)
+        if (engine_sync_exists(fs->e, snap, st->rec.sync_id, NULL) == 1)
             continue;
         pthread_mutex_lock(&fs->lock);
-        stats_sync(f, fs, st->sync_id, 0, now, &first);
+        stats_sync(f, fs, st->rec.sync_id, 0, now, &first);
         pthread_mutex_unlock(&fs->lock);
     }
     engine_snapshot_free(fs->e, snap);
     fputs("}}\n", f);
-    fclose(f);
+    int failed = ferror(f);
+    if (fclose(f) || failed) {
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
 }

@@ -4,100 +4,61 @@
  * Reading /ctl/compact/<sync_id> gives the status of the sync's latest
  * attempt as one JSON object (SPEC "ctl/compact"): this mount's attempt while
  * the mount lives, else the record the last attempt persisted as metadata
- * "status/<sync_id>" (so it survives a remount), else state "none".  This file
- * is in two groups: the status record's format (how a record is written,
- * persisted and recognised as running: all of it, so that it can move to the
- * engine's metadata module as one piece), and this mount's statuses (under
- * fs->lock), which live until fs_free.
+ * "status/<sync_id>" (so it survives a remount), else state "none".  The
+ * record's format and metadata name are the engine's (engine_status_*); this
+ * file keeps this mount's statuses (under fs->lock), which live until fs_free.
  */
 #include "fs_i.h"
 
 #include <errno.h>
+#include <syslog.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- The status record: its JSON format and its metadata name ---- */
-
-#define STATUS_PREFIX "status/"
-#define STATUS_RUNNING "\"state\":\"running\""
-
-static void status_name(char *out, size_t size, const char *sync_id)
-{
-    snprintf(out, size, STATUS_PREFIX "%s", sync_id);
-}
-
-/* Writes a JSON string, or null. */
-void status_json_string(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if ((unsigned char)*p < 0x20)
-            fprintf(f, "\\u%04x", (unsigned char)*p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
+/* ---- The status record, through the engine's codec ---- */
 
 /* The record of a status, malloc'd into *out; a running attempt's seconds
- * are counted up to now when running_now. */
-static void status_json(const struct status *st, int running_now, char **out, size_t *len)
+ * are counted up to now.  0 or -ENOMEM. */
+static int status_encode(const struct status *st, char **out, size_t *len)
 {
-    FILE *f = open_memstream(out, len);
-    fprintf(f, "{\"sync_id\":\"%s\",\"state\":\"%s\",\"source\":", st->sync_id, st->state);
-    status_json_string(f, st->source);
-    double secs = running_now ? fs_now() - st->started : st->seconds;
-    fprintf(f, ",\"keys\":%llu,\"bytes\":%llu,\"seconds\":%.3f,\"error\":",
-            (unsigned long long)st->keys, (unsigned long long)st->bytes, secs);
-    status_json_string(f, st->error);
-    fputs("}\n", f);
-    fclose(f);
+    struct engine_status rec = st->rec;
+    if (st->running)
+        rec.seconds = fs_now() - st->started;
+    return engine_status_encode(&rec, out, len);
 }
 
 void status_persist(struct fs *fs, const struct status *st)
 {
-    char *json = NULL;
-    size_t len = 0;
-    status_json(st, 0, &json, &len);
-    char name[sizeof STATUS_PREFIX + ENGINE_SYNC_ID_MAX];
-    status_name(name, sizeof name, st->sync_id);
-    engine_meta_put(fs->e, name, json, len, NULL);
-    free(json);
-}
-
-/* The persisted record of a sync (malloc'd): 0, or a negative error. */
-static int status_load(struct fs *fs, const char *sync_id, char **out, size_t *len)
-{
-    char name[sizeof STATUS_PREFIX + ENGINE_SYNC_ID_MAX];
-    status_name(name, sizeof name, sync_id);
-    return engine_meta_get(fs->e, name, out, len, NULL);
+    char *msg = NULL;
+    if (engine_status_put(fs->e, &st->rec, &msg))
+        fs_log(LOG_WARNING, "cannot persist the status of %s: %s", st->rec.sync_id,
+               msg ? msg : "out of memory");
+    free(msg);
 }
 
 /* Rewrites a record persisted as running by a mount that died (an
  * engine_meta_list callback). */
 static int status_fix_one(void *arg, const char *name, const char *value, size_t len)
 {
+    (void)name;
     struct fs *fs = arg;
-    if (!memmem(value, len, STATUS_RUNNING, strlen(STATUS_RUNNING)))
-        return 0;
-    struct status st = {0};
-    snprintf(st.sync_id, sizeof st.sync_id, "%s", name + strlen(STATUS_PREFIX));
-    snprintf(st.state, sizeof st.state, "failed");
-    st.error = "interrupted: the mount stopped while the compaction ran; the base was not "
-               "changed unless the sync's data shows it";
-    status_persist(fs, &st);
+    struct engine_status rec = {0};
+    if (engine_status_decode(value, len, &rec, NULL))
+        return 0; /* not a record this mount can read: `check` reports it */
+    if (rec.state == ENGINE_STATUS_RUNNING) {
+        struct status st = {.rec = rec};
+        st.rec.state = ENGINE_STATUS_FAILED;
+        st.rec.error = "interrupted: the mount stopped while the compaction ran; the base was "
+                       "not changed unless the sync's data shows it";
+        status_persist(fs, &st);
+    }
+    engine_status_release(&rec);
     return 0;
 }
 
 void status_fix_interrupted(struct fs *fs)
 {
-    engine_meta_list(fs->e, STATUS_PREFIX, status_fix_one, fs, NULL);
+    engine_meta_list(fs->e, ENGINE_META_STATUS, status_fix_one, fs, NULL);
 }
 
 struct status_walk {
@@ -111,7 +72,7 @@ static int status_walk_one(void *arg, const char *name, const char *value, size_
     (void)value;
     (void)len;
     struct status_walk *w = arg;
-    const char *sync = name + strlen(STATUS_PREFIX);
+    const char *sync = name + strlen(ENGINE_META_STATUS);
     if (strcmp(sync, w->after) <= 0)
         return 0;
     snprintf(w->out, ENGINE_SYNC_ID_MAX + 1, "%s", sync);
@@ -122,7 +83,7 @@ static int status_walk_one(void *arg, const char *name, const char *value, size_
 int status_next(struct fs *fs, const char *after, char *out)
 {
     struct status_walk w = {.after = after, .out = out};
-    int rc = engine_meta_list(fs->e, STATUS_PREFIX, status_walk_one, &w, NULL);
+    int rc = engine_meta_list(fs->e, ENGINE_META_STATUS, status_walk_one, &w, NULL);
     if (rc < 0)
         return rc;
     return w.found;
@@ -133,26 +94,32 @@ int status_next(struct fs *fs, const char *after, char *out)
 struct status *status_find(struct fs *fs, const char *sync_id)
 {
     for (struct status *s = fs->statuses; s; s = s->next)
-        if (!strcmp(s->sync_id, sync_id))
+        if (!strcmp(s->rec.sync_id, sync_id))
             return s;
     return NULL;
 }
 
-void status_text(struct fs *fs, const char *sync_id, char **out, size_t *len)
+int status_text(struct fs *fs, const char *sync_id, char **out, size_t *len)
 {
     pthread_mutex_lock(&fs->lock);
     struct status *st = status_find(fs, sync_id);
     if (st) {
-        status_json(st, st->running, out, len);
+        int rc = status_encode(st, out, len);
         pthread_mutex_unlock(&fs->lock);
-        return;
+        return rc;
     }
     pthread_mutex_unlock(&fs->lock);
-    if (status_load(fs, sync_id, out, len) == 0)
-        return;
-    struct status none = {.state = "none"};
-    snprintf(none.sync_id, sizeof none.sync_id, "%s", sync_id);
-    status_json(&none, 0, out, len);
+    struct status persisted = {0};
+    int rc = engine_status_get(fs->e, sync_id, &persisted.rec, NULL);
+    if (rc == -ENOENT || rc == -EINVAL) { /* none, or one this mount cannot read */
+        snprintf(persisted.rec.sync_id, sizeof persisted.rec.sync_id, "%s", sync_id);
+        persisted.rec.state = ENGINE_STATUS_NONE;
+    } else if (rc) {
+        return rc;
+    }
+    rc = status_encode(&persisted, out, len);
+    engine_status_release(&persisted.rec);
+    return rc;
 }
 
 int status_exists(struct fs *fs, const char *sync_id)
@@ -162,12 +129,10 @@ int status_exists(struct fs *fs, const char *sync_id)
     pthread_mutex_unlock(&fs->lock);
     if (found)
         return 1;
-    char *v = NULL;
-    if (status_load(fs, sync_id, &v, NULL) == 0) {
-        free(v);
-        return 1;
-    }
-    return 0;
+    struct engine_status rec = {0};
+    int rc = engine_status_get(fs->e, sync_id, &rec, NULL);
+    engine_status_release(&rec);
+    return rc == 0 || rc == -EINVAL; /* a record, readable or not */
 }
 
 int status_begin(struct fs *fs, const char *sync_id, const char *source, struct status **out)
@@ -180,40 +145,43 @@ int status_begin(struct fs *fs, const char *sync_id, const char *source, struct 
         st = calloc(1, sizeof *st);
         if (!st)
             return -ENOMEM;
-        snprintf(st->sync_id, sizeof st->sync_id, "%s", sync_id);
+        snprintf(st->rec.sync_id, sizeof st->rec.sync_id, "%s", sync_id);
         st->next = fs->statuses;
         fs->statuses = st;
     }
-    free(st->source);
-    free(st->error);
-    st->source = source ? strdup(source) : NULL;
-    st->error = NULL;
-    st->keys = st->bytes = 0;
-    st->seconds = 0;
+    char *copy = NULL;
+    if (source && !(copy = strdup(source)))
+        return -ENOMEM;
+    free(st->rec.source);
+    free(st->rec.error);
+    st->rec.source = copy;
+    st->rec.error = NULL;
+    st->rec.keys = st->rec.bytes = 0;
+    st->rec.seconds = 0;
+    st->rec.state = ENGINE_STATUS_RUNNING;
     st->started = fs_now();
     st->running = 1;
-    snprintf(st->state, sizeof st->state, "running");
     fs->compactions_running++;
     *out = st;
     return 0;
 }
 
-void status_end(struct fs *fs, struct status *st, int rc, const char *state, uint64_t keys,
-                uint64_t bytes, char *msg)
+void status_end(struct fs *fs, struct status *st, int rc, enum engine_status_state state,
+                uint64_t keys, uint64_t bytes, char *msg)
 {
     st->running = 0;
-    st->seconds = fs_now() - st->started;
-    st->keys = keys;
-    st->bytes = bytes;
+    st->rec.seconds = fs_now() - st->started;
+    st->rec.keys = keys;
+    st->rec.bytes = bytes;
     fs->compactions_running--;
     if (rc == ENGINE_ECANCELED)
-        snprintf(st->state, sizeof st->state, "cancelled");
+        st->rec.state = ENGINE_STATUS_CANCELLED;
     else if (rc)
-        snprintf(st->state, sizeof st->state, "failed");
+        st->rec.state = ENGINE_STATUS_FAILED;
     else
-        snprintf(st->state, sizeof st->state, "%s", state);
+        st->rec.state = state;
     if (rc) {
-        st->error = msg ? msg : strdup(engine_strerror(rc));
+        st->rec.error = msg ? msg : strdup(engine_strerror(rc));
         msg = NULL;
         fs->compactions_failed++;
         st->failed++;
@@ -229,8 +197,7 @@ void status_free_all(struct fs *fs)
     while (fs->statuses) {
         struct status *s = fs->statuses;
         fs->statuses = s->next;
-        free(s->source);
-        free(s->error);
+        engine_status_release(&s->rec);
         free(s);
     }
 }

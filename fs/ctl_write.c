@@ -51,8 +51,8 @@ static int ctl_on_progress(void *arg, uint64_t keys, uint64_t bytes)
 {
     struct ctl_run *r = arg;
     pthread_mutex_lock(&r->fs->lock);
-    r->st->keys = keys;
-    r->st->bytes = bytes;
+    r->st->rec.keys = keys;
+    r->st->rec.bytes = bytes;
     pthread_mutex_unlock(&r->fs->lock);
     return atomic_load(&r->interrupted) || fuse_req_interrupted(r->req);
 }
@@ -81,7 +81,7 @@ static int ctl_begin(fuse_req_t req, struct fs *fs, const char *sync_id, const c
 /* Ends an attempt with the operation's code, result and message (taken):
  * switches the version when the data changed and records the outcome. */
 static void ctl_end(struct fs *fs, struct ctl_run *run, const char *sync_id, int rc,
-                    const struct compactor_result *res, const char *state, char *msg)
+                    const struct compactor_result *res, enum engine_status_state state, char *msg)
 {
     if (rc == 0 && res->outcome != COMPACTOR_CANCELLED)
         version_switch(fs, sync_id);
@@ -109,10 +109,10 @@ void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, const char
     char *msg = NULL;
     int rc = compactor_run(fs->e, source, sync_id, &opt, &res, &msg);
     int empty = res.outcome == COMPACTOR_EMPTY;
-    ctl_end(fs, &run, sync_id, rc, &res, empty ? "empty" : "done", msg);
+    ctl_end(fs, &run, sync_id, rc, &res, empty ? ENGINE_STATUS_EMPTY : ENGINE_STATUS_DONE, msg);
     status_persist(fs, run.st);
     if (rc) {
-        fs_log(LOG_WARNING, "compaction of %s failed: %s", sync_id, run.st->error);
+        fs_log(LOG_WARNING, "compaction of %s failed: %s", sync_id, run.st->rec.error);
         fuse_reply_err(req, fs_errno(rc));
     } else if (empty) {
         fuse_reply_err(req, ENODATA);
@@ -137,9 +137,9 @@ void ctl_delete_write(fuse_req_t req, struct fs *fs, struct node *n, size_t size
     struct compactor_result res = {0};
     char *msg = NULL;
     int rc = compactor_delete(fs->e, sync_id, &opt, &res, &msg);
-    ctl_end(fs, &run, sync_id, rc, &res, "done", msg);
+    ctl_end(fs, &run, sync_id, rc, &res, ENGINE_STATUS_DONE, msg);
     if (rc) {
-        fs_log(LOG_WARNING, "compaction of %s failed: %s", sync_id, run.st->error);
+        fs_log(LOG_WARNING, "compaction of %s failed: %s", sync_id, run.st->rec.error);
         fuse_reply_err(req, fs_errno(rc));
     } else {
         fuse_reply_write(req, size);

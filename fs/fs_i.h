@@ -94,12 +94,8 @@ struct node {
 
 /* The status of this mount's latest compaction or deletion of one sync. */
 struct status {
-    char sync_id[ENGINE_SYNC_ID_MAX + 1];
-    char state[16];
-    char *source;
-    uint64_t keys, bytes;
-    double started, seconds;
-    char *error;
+    struct engine_status rec; /* what ctl/compact/<sync_id> shows and status/ persists */
+    double started;
     int running;
     uint64_t done, failed; /* this mount's finished attempts */
     struct status *next;
@@ -283,14 +279,15 @@ struct status *status_find(struct fs *fs, const char *sync_id);
  * source (NULL for a deletion) is copied.  *out is the fs's until fs_free. */
 int status_begin(struct fs *fs, const char *sync_id, const char *source, struct status **out);
 /* Ends an attempt (under fs->lock) with the engine code rc, the state of a
- * success ("done", "empty") and the figures; takes msg (malloc'd, or NULL). */
-void status_end(struct fs *fs, struct status *st, int rc, const char *state, uint64_t keys,
-                uint64_t bytes, char *msg);
+ * success (DONE, EMPTY) and the figures; takes msg (malloc'd, or NULL). */
+void status_end(struct fs *fs, struct status *st, int rc, enum engine_status_state state,
+                uint64_t keys, uint64_t bytes, char *msg);
 /* Persists a status as metadata status/<sync_id>, so that it survives a remount. */
 void status_persist(struct fs *fs, const struct status *st);
 /* The status text of a sync (malloc'd JSON, the caller frees): this mount's
- * attempt, else the persisted one, else state "none".  Takes fs->lock. */
-void status_text(struct fs *fs, const char *sync_id, char **out, size_t *len);
+ * attempt, else the persisted one, else state "none".  Takes fs->lock.
+ * 0, -ENOMEM, or an error reading the store. */
+int status_text(struct fs *fs, const char *sync_id, char **out, size_t *len);
 /* Whether the sync has a status (this mount's or a persisted one). */
 int status_exists(struct fs *fs, const char *sync_id);
 /* The first sync after `after` with a persisted status, into out
@@ -300,12 +297,10 @@ int status_next(struct fs *fs, const char *after, char *out);
 void status_fix_interrupted(struct fs *fs);
 /* Frees this mount's statuses (fs_free). */
 void status_free_all(struct fs *fs);
-/* Writes s as a JSON string (or null) to f. */
-void status_json_string(FILE *f, const char *s);
 
 /* ---- /ctl/stats (ctl_stats.c) ---- */
 
-/* The /ctl/stats text, malloc'd; the caller frees it. */
-void stats_text(struct fs *fs, char **out, size_t *len);
+/* The /ctl/stats text, malloc'd; the caller frees it.  0 or -ENOMEM. */
+int stats_text(struct fs *fs, char **out, size_t *len);
 
 #endif

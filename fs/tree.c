@@ -28,35 +28,48 @@ int tree_bucket_exists(engine *e, const engine_snapshot *snap, const char *sync_
 
 /* ---- Resolving ---- */
 
+/* The errno of resolve for an engine error: what the store could not answer
+ * is never "no such name". */
+static int tree_errno(long rc)
+{
+    return rc == -ENOMEM ? ENOMEM : EIO;
+}
+
 /* The first key in [prefix, prefix's end) of the directory's bucket, copied
- * into out (ENGINE_KEY_MAX bytes).  Returns its length, 0 when none. */
-static size_t tree_first_key(const struct tree_dir *d, const char *prefix, size_t prefix_len,
-                             char *out)
+ * into out (ENGINE_KEY_MAX bytes).  Returns its length, 0 when none, or a
+ * negative error (-ENOMEM, a read error, -EINVAL for a damaged key). */
+static long tree_first_key(const struct tree_dir *d, const char *prefix, size_t prefix_len,
+                           char *out)
 {
     engine_iter *it =
         engine_iter_new_prefix(d->e, d->snap, d->sync_id, d->bucket, prefix, prefix_len);
     if (!it)
-        return 0;
+        return -ENOMEM;
     engine_iter_seek_first(it);
-    size_t n = 0;
+    long n = 0;
     if (engine_iter_valid(it)) {
         struct engine_key_parts p;
-        if (engine_iter_parts(it, &p, NULL) == 0) {
+        n = engine_iter_parts(it, &p, NULL);
+        if (n == 0) {
             memcpy(out, p.key, p.key_len);
-            n = p.key_len;
+            n = (long)p.key_len;
         }
+    } else {
+        n = engine_iter_status(it, NULL);
     }
     engine_iter_free(it);
     return n;
 }
 
-/* Whether a key of the bucket is also a directory: a key below key + "/". */
+/* Whether a key of the bucket is also a directory: a key below key + "/".
+ * 1, 0, or a negative error. */
 static int tree_key_is_dir(const struct tree_dir *d, const char *key, size_t key_len)
 {
     char prefix[ENGINE_KEY_MAX + 1], out[ENGINE_KEY_MAX];
     memcpy(prefix, key, key_len);
     prefix[key_len] = '/';
-    return tree_first_key(d, prefix, key_len + 1, out) > 0;
+    long n = tree_first_key(d, prefix, key_len + 1, out);
+    return n < 0 ? (int)n : n > 0;
 }
 
 /* The length of the key's value, or -ENOENT. */
@@ -84,16 +97,23 @@ static int tree_resolve_chunk(const struct tree_dir *d, const char *cand, size_t
         return ENOMEM;
     size_t dir_len = d->prefix_len;
     struct names_child c;
-    int found = 0;
-    for (engine_iter_seek_first(it); !found && engine_iter_valid(it); engine_iter_next(it)) {
+    int found = 0, err = 0;
+    for (engine_iter_seek_first(it); !found && !err && engine_iter_valid(it);
+         engine_iter_next(it)) {
         struct engine_key_parts p;
-        if (engine_iter_parts(it, &p, NULL))
+        if (engine_iter_parts(it, &p, NULL)) {
+            err = EIO;
             break;
+        }
         int also = 0;
         if (names_child(p.key, p.key_len, dir_len, 0, &c) || !c.belongs)
             continue;
         if (c.is_final) {
             also = tree_key_is_dir(d, p.key, p.key_len);
+            if (also < 0) {
+                err = tree_errno(also);
+                break;
+            }
             if (names_child(p.key, p.key_len, dir_len, also, &c) || !c.belongs)
                 continue;
         }
@@ -104,8 +124,10 @@ static int tree_resolve_chunk(const struct tree_dir *d, const char *cand, size_t
             found = 1;
         }
     }
+    if (!found && !err && engine_iter_status(it, NULL))
+        err = EIO;
     engine_iter_free(it);
-    return found ? 0 : ENOENT;
+    return err ? err : found ? 0 : ENOENT;
 }
 
 int tree_resolve(const struct tree_dir *d, const char *name, struct tree_found *r)
@@ -134,8 +156,12 @@ int tree_resolve(const struct tree_dir *d, const char *name, struct tree_found *
     /* A file: the key itself. */
     if (cand_len > 0) {
         int64_t len = tree_value_len(d, cand, cand_len);
+        if (len < 0 && len != -ENOENT)
+            return tree_errno((long)len);
         if (len >= 0) {
             int also = tree_key_is_dir(d, cand, cand_len);
+            if (also < 0)
+                return tree_errno(also);
             if (names_child(cand, cand_len, dir_len, also, &c) == 0 && c.belongs && !c.is_dir &&
                 c.name_len == name_len && !memcmp(c.name, name, name_len)) {
                 r->is_dir = 0;
@@ -153,10 +179,12 @@ int tree_resolve(const struct tree_dir *d, const char *name, struct tree_found *
         return ENOENT;
     cand[cand_len] = '/';
     char first[ENGINE_KEY_MAX];
-    size_t fl = tree_first_key(d, cand, cand_len + 1, first);
-    if (!fl)
+    long fl = tree_first_key(d, cand, cand_len + 1, first);
+    if (fl < 0)
+        return tree_errno(fl);
+    if (fl == 0)
         return ENOENT;
-    if (names_child(first, fl, dir_len, 0, &c) || !c.belongs || !c.is_dir || c.phase != 1 ||
+    if (names_child(first, (size_t)fl, dir_len, 0, &c) || !c.belongs || !c.is_dir || c.phase != 1 ||
         c.name_len != name_len || memcmp(c.name, name, name_len))
         return ENOENT;
     r->is_dir = 1;

@@ -50,7 +50,7 @@ struct tree_found {
 
 /* Resolves name (NUL-terminated) in dir: 0 and *out filled, or ENOENT when
  * no key has that name there (also for names not in canonical form), or
- * ENOMEM. */
+ * ENOMEM, or EIO when the store could not be read (never ENOENT then). */
 int tree_resolve(const struct tree_dir *dir, const char *name, struct tree_found *out);
 
 /* ---- Listing a directory ---- */

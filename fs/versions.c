@@ -31,7 +31,10 @@ struct snapref *version_snap_new(engine *e)
     struct snapref *s = malloc(sizeof *s);
     if (!s)
         return NULL;
-    s->snap = engine_snapshot_new(e);
+    if (engine_snapshot_new(e, &s->snap, NULL)) {
+        free(s);
+        return NULL; /* a version reads through its own snapshot or does not exist */
+    }
     s->refs = 1;
     return s;
 }

@@ -435,8 +435,8 @@ static void *reader_main(void *p)
         struct digest s = {0, 0}, t = {0, 0};
         int rc = 0, rc_t = 0;
         if (kind == READER_SNAPSHOT) {
-            engine_snapshot *snap = engine_snapshot_new(r->e);
-            if (!snap) {
+            engine_snapshot *snap = NULL;
+            if (engine_snapshot_new(r->e, &snap, NULL)) {
                 reader_fail(r, "engine_snapshot_new failed");
                 break;
             }
@@ -449,8 +449,8 @@ static void *reader_main(void *p)
             if (!rc && !rc_t && !plain_gets(r))
                 break;
         } else {
-            engine_snapshot *snap = engine_snapshot_new(r->e);
-            if (!snap) {
+            engine_snapshot *snap = NULL;
+            if (engine_snapshot_new(r->e, &snap, NULL)) {
                 reader_fail(r, "engine_snapshot_new failed");
                 break;
             }

@@ -292,12 +292,58 @@ static void test_get_rejects_bad_parts(void **state)
 
 /* ---- snapshots, iterators, listing ---- */
 
+/* Fault injection (-Wl,--wrap=malloc, CMakeLists.txt): when set, the next
+ * malloc made by the engine's code (or this file's) returns NULL. */
+static int fail_next_malloc;
+void *__real_malloc(size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_malloc(size_t size)
+{
+    if (fail_next_malloc) {
+        fail_next_malloc = 0;
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_malloc(size);
+}
+
+/* A snapshot that cannot be taken is an error, never the NULL that every
+ * reader takes for "latest" (a mount would then serve a version whose data
+ * moves under it). */
+static void test_snapshot_out_of_memory(void **state)
+{
+    struct fx *f = *state;
+    struct rec old[] = {{"s", "b", "k", "old"}};
+    put_all(f->e, old, 1);
+    engine_snapshot *untouched = (engine_snapshot *)&untouched, *snap = untouched;
+    char *msg = NULL;
+    fail_next_malloc = 1;
+    assert_int_equal(engine_snapshot_new(f->e, &snap, &msg), -ENOMEM);
+    assert_int_equal(fail_next_malloc, 0); /* the engine's allocation is the one that failed */
+    assert_ptr_equal(snap, untouched);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "out of memory"));
+    free(msg);
+
+    /* The next one works and holds the data as it was. */
+    assert_int_equal(engine_snapshot_new(f->e, &snap, NULL), 0);
+    struct rec fresh[] = {{"s", "b", "k", "new"}};
+    put_all(f->e, fresh, 1);
+    char *v = NULL;
+    size_t len = 0;
+    assert_int_equal(engine_get(f->e, snap, "s", "b", "k", 1, &v, &len, NULL), 0);
+    assert_memory_equal(v, "old", 3);
+    free(v);
+    engine_snapshot_free(f->e, snap);
+}
+
 static void test_snapshot_isolation(void **state)
 {
     struct fx *f = *state;
     struct rec old[] = {{"s", "b", "k1", "old1"}, {"s", "b", "k2", "old2"}, {"t", "b", "k", "t"}};
     put_all(f->e, old, 3);
-    engine_snapshot *snap = engine_snapshot_new(f->e);
+    engine_snapshot *snap = NULL;
+    assert_int_equal(engine_snapshot_new(f->e, &snap, NULL), 0);
     engine_iter *it_before = engine_iter_new_sync(f->e, snap, "s");
 
     /* Replace sync s: tombstone first, then the new data. */
@@ -855,6 +901,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefix_syncs_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_rejects_bad_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_syncs_and_buckets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefix_iterator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_upsert_later_file_wins, setup, teardown),

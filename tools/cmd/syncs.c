@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "commands.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,10 @@ int cmd_syncs(int argc, char **argv)
     else
         printf("%-40s %-24s %12s %14s\n", "SYNC_ID", "BUCKET", "KEYS", "BYTES");
     engine_iter *it = engine_iter_new_all(e, NULL);
+    if (!it) {
+        status = cli_fail(-ENOMEM, NULL, store);
+        goto out;
+    }
     for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
         struct engine_key_parts k;
         int rc = engine_iter_parts(it, &k, &msg);
