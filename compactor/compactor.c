@@ -22,7 +22,6 @@
 #include "engine_test.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,46 +50,6 @@ const char *compactor_outcome_name(enum compactor_outcome outcome)
         return "cancelled";
     }
     return "unknown";
-}
-
-/* ---- One compaction per (base, sync) at a time ---- */
-
-struct running {
-    const engine *base;
-    char sync_id[ENGINE_SYNC_ID_MAX + 1];
-    struct running *next;
-};
-
-static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct running *running_list;
-
-static int claim(const engine *base, const char *sync_id, struct running *slot)
-{
-    pthread_mutex_lock(&running_lock);
-    for (struct running *r = running_list; r; r = r->next) {
-        if (r->base == base && !strcmp(r->sync_id, sync_id)) {
-            pthread_mutex_unlock(&running_lock);
-            return -EBUSY;
-        }
-    }
-    slot->base = base;
-    snprintf(slot->sync_id, sizeof slot->sync_id, "%s", sync_id);
-    slot->next = running_list;
-    running_list = slot;
-    pthread_mutex_unlock(&running_lock);
-    return 0;
-}
-
-static void release(struct running *slot)
-{
-    pthread_mutex_lock(&running_lock);
-    for (struct running **p = &running_list; *p; p = &(*p)->next) {
-        if (*p == slot) {
-            *p = slot->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&running_lock);
 }
 
 /* ---- Tiling ---- */
@@ -324,6 +283,19 @@ static int check_source(engine *base, const char *source_path, char **msg)
     return 0;
 }
 
+/* Claims the sync for this run unless the caller holds it (opt->claimed). */
+static int claim(engine *base, const char *sync_id, const struct compactor_options *opt, char **msg)
+{
+    if (opt && opt->claimed)
+        return 0;
+    int rc = engine_sync_claim(base, sync_id);
+    if (rc == -EBUSY)
+        return engine_msgf(msg, rc, "a compaction of sync '%s' is already running", sync_id);
+    if (rc)
+        return engine_msgf(msg, rc, "cannot claim sync '%s': out of memory", sync_id);
+    return 0;
+}
+
 int compactor_run(engine *base, const char *source_path, const char *sync_id,
                   const struct compactor_options *opt, struct compactor_result *result, char **msg)
 {
@@ -331,18 +303,15 @@ int compactor_run(engine *base, const char *source_path, const char *sync_id,
     double t0 = now_seconds();
     engine *src = NULL;
     engine_iter *it = NULL;
-    struct running slot;
     int claimed = 0;
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
     if (rc)
         goto out;
     if ((rc = check_source(base, source_path, msg)))
         goto out;
-    if ((rc = claim(base, sync_id, &slot))) {
-        engine_msgf(msg, rc, "a compaction of sync '%s' is already running", sync_id);
+    if ((rc = claim(base, sync_id, opt, msg)))
         goto out;
-    }
-    claimed = 1;
+    claimed = !(opt && opt->claimed);
     char *open_msg = NULL;
     if ((rc = engine_open(source_path, ENGINE_OPEN_READ_ONLY, &src, &open_msg))) {
         engine_msgf(msg, rc, "bad source: %s", open_msg ? open_msg : engine_strerror(rc));
@@ -358,7 +327,7 @@ out:
     engine_iter_free(it);
     engine_close(src);
     if (claimed)
-        release(&slot);
+        engine_sync_release(base, sync_id);
     res.seconds = now_seconds() - t0;
     if (result)
         *result = res;
@@ -370,20 +339,18 @@ int compactor_delete(engine *base, const char *sync_id, const struct compactor_o
 {
     struct compactor_result res = {0};
     double t0 = now_seconds();
-    struct running slot;
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
     if (rc)
         goto out;
-    if ((rc = claim(base, sync_id, &slot))) {
-        engine_msgf(msg, rc, "a compaction of sync '%s' is already running", sync_id);
+    if ((rc = claim(base, sync_id, opt, msg)))
         goto out;
-    }
     rc = engine_sync_exists(base, NULL, sync_id, msg);
     if (rc == 0)
         rc = engine_msgf(msg, -ENOENT, "store '%s' has no sync '%s'", engine_path(base), sync_id);
     else if (rc == 1)
         rc = replace_range(base, NULL, sync_id, opt, &res, msg);
-    release(&slot);
+    if (!(opt && opt->claimed))
+        engine_sync_release(base, sync_id);
 out:
     res.seconds = now_seconds() - t0;
     if (result)

@@ -39,6 +39,7 @@ struct compactor_options {
     compactor_progress_fn progress;
     void *progress_arg;
     int reclaim; /* 1: wait for the old data's space to be reclaimed; 0: leave a hint */
+    int claimed; /* 1: the caller holds engine_sync_claim(base, sync_id) for the run */
 };
 
 struct compactor_result {
@@ -59,6 +60,7 @@ struct compactor_result {
  *   -ENOENT  source missing             -ENOTDIR  source not a directory
  *   -EACCES  source unreadable          ENGINE_ENOTSTORE / ENGINE_EFORMAT  not a store
  *   -EBUSY   a compaction of this sync is already running in this process
+ *            (the base's claims: engine_sync_claim)
  *   -ENOSPC  no space for the pieces    -EIO (or another code)  anything else
  * Staging files are removed on every path.  result may be NULL. */
 int compactor_run(engine *base, const char *source_path, const char *sync_id,

@@ -131,6 +131,19 @@ int engine_is_secondary(const engine *e);
  * inode), 0 when not or when path cannot be looked at. */
 int engine_is_store_dir(const engine *e, const char *path);
 
+/* ---- Writers of a sync: one at a time per open store (busy.c) ----
+ *
+ * A compaction or deletion claims its sync for its whole run; the claims
+ * belong to the open store, so every writer of a base in this process (the
+ * compactor, the mount) is refused the same way. */
+
+/* 0, -EBUSY when the sync is claimed already, or -ENOMEM. */
+int engine_sync_claim(engine *e, const char *sync_id);
+/* Drops a claim engine_sync_claim gave. */
+void engine_sync_release(engine *e, const char *sync_id);
+/* 1 while the sync is claimed. */
+int engine_sync_busy(engine *e, const char *sync_id);
+
 /* ---- Snapshots: a point-in-time view; NULL means "latest" wherever one is taken. ---- */
 
 typedef struct engine_snapshot engine_snapshot;

@@ -314,6 +314,7 @@ static int lock_held_elsewhere(const char *db_path)
 static void engine_free_fields(engine *e)
 {
     engine_reclaim_stop(e);
+    engine_busy_destroy(e);
     if (e->db)
         rocksdb_close(e->db);
     if (e->options)
@@ -400,6 +401,7 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
     engine *e = calloc(1, sizeof *e);
     if (!e)
         return -ENOMEM;
+    engine_busy_init(e);
     e->read_only = read_only;
     e->dev = st.st_dev;
     e->ino = st.st_ino;

@@ -62,9 +62,16 @@ static int ctl_on_progress(void *arg, uint64_t keys, uint64_t bytes)
 static int ctl_begin(fuse_req_t req, struct fs *fs, const char *sync_id, const char *source,
                      struct ctl_run *run)
 {
-    pthread_mutex_lock(&fs->lock);
-    int rc = status_begin(fs, sync_id, source, &run->st);
-    pthread_mutex_unlock(&fs->lock);
+    /* The base's claim first: a refused second writer leaves the running
+     * attempt's status as it is (SPEC "ctl/compact"). */
+    int rc = engine_sync_claim(fs->e, sync_id);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        rc = status_begin(fs, sync_id, source, &run->st);
+        pthread_mutex_unlock(&fs->lock);
+        if (rc)
+            engine_sync_release(fs->e, sync_id);
+    }
     if (rc) {
         fuse_reply_err(req, -rc);
         return -rc;
@@ -88,6 +95,7 @@ static void ctl_end(struct fs *fs, struct ctl_run *run, const char *sync_id, int
     pthread_mutex_lock(&fs->lock);
     status_end(fs, run->st, rc, state, res->keys, res->bytes, msg);
     pthread_mutex_unlock(&fs->lock);
+    engine_sync_release(fs->e, sync_id);
 }
 
 /* A write to /ctl/compact/<sync_id>: buf holds the source store's absolute
@@ -104,7 +112,8 @@ void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, const char
     struct ctl_run run;
     if (ctl_begin(req, fs, sync_id, source, &run))
         return;
-    struct compactor_options opt = {.progress = ctl_on_progress, .progress_arg = &run};
+    struct compactor_options opt = {
+        .progress = ctl_on_progress, .progress_arg = &run, .claimed = 1};
     struct compactor_result res = {0};
     char *msg = NULL;
     int rc = compactor_run(fs->e, source, sync_id, &opt, &res, &msg);
@@ -133,7 +142,8 @@ void ctl_delete_write(fuse_req_t req, struct fs *fs, struct node *n, size_t size
     struct ctl_run run;
     if (ctl_begin(req, fs, sync_id, NULL, &run))
         return;
-    struct compactor_options opt = {.progress = ctl_on_progress, .progress_arg = &run};
+    struct compactor_options opt = {
+        .progress = ctl_on_progress, .progress_arg = &run, .claimed = 1};
     struct compactor_result res = {0};
     char *msg = NULL;
     int rc = compactor_delete(fs->e, sync_id, &opt, &res, &msg);

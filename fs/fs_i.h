@@ -275,7 +275,8 @@ void ctl_delete_write(fuse_req_t req, struct fs *fs, struct node *n, size_t size
 
 /* This mount's status of a sync (under fs->lock), or NULL. */
 struct status *status_find(struct fs *fs, const char *sync_id);
-/* Starts an attempt (under fs->lock): 0, -EBUSY when one runs, -ENOMEM.
+/* Starts an attempt (under fs->lock, the caller holding the sync's
+ * engine_sync_claim): 0 or -ENOMEM.
  * source (NULL for a deletion) is copied.  *out is the fs's until fs_free. */
 int status_begin(struct fs *fs, const char *sync_id, const char *source, struct status **out);
 /* Ends an attempt (under fs->lock) with the engine code rc, the state of a

@@ -477,6 +477,47 @@ static void test_delete(void **state)
     assert_int_equal(compactor_delete(f->base, "ctl", NULL, &r, NULL), -EINVAL);
 }
 
+/* The busy registry is the base's: a claim held by another writer of the
+ * base (the mount holds one while its ctl write runs) refuses compaction and
+ * deletion of that sync with the base unchanged; another sync, or another
+ * base, is not affected; a caller that holds the claim says so. */
+static void test_claims_belong_to_the_base(void **state)
+{
+    struct fx *f = *state;
+    put_sync(f->base, "S", 20, "old");
+    engine *src = create_store(f->source);
+    put_sync(src, "S", 30, "new");
+    put_sync(src, "U", 5, "u");
+    engine_close(src);
+    uint64_t before = hash_range(f->base, "S", NULL, NULL);
+
+    assert_int_equal(engine_sync_claim(f->base, "S"), 0);
+    assert_int_equal(engine_sync_claim(f->base, "S"), -EBUSY);
+    assert_int_equal(engine_sync_busy(f->base, "S"), 1);
+    char *msg = NULL;
+    struct compactor_result r;
+    assert_int_equal(compactor_run(f->base, f->source, "S", NULL, &r, &msg), -EBUSY);
+    assert_non_null(strstr(msg, "already running"));
+    free(msg);
+    assert_int_equal(compactor_delete(f->base, "S", NULL, &r, NULL), -EBUSY);
+    assert_true(hash_range(f->base, "S", NULL, NULL) == before);
+    assert_int_equal(tu_count_dir(engine_staging_dir(f->base)), 0);
+
+    /* Another sync of the same base runs. */
+    assert_int_equal(compact(f, "U", 0, &r), 0);
+    assert_int_equal(count_bucket(f->base, "U", "grants"), 5);
+
+    /* The holder runs its own compaction and keeps its claim after it. */
+    struct compactor_options held = {.claimed = 1};
+    assert_int_equal(compactor_run(f->base, f->source, "S", &held, &r, NULL), 0);
+    assert_int_equal(count_bucket(f->base, "S", "grants"), 30);
+    assert_int_equal(engine_sync_busy(f->base, "S"), 1);
+    engine_sync_release(f->base, "S");
+    assert_int_equal(engine_sync_busy(f->base, "S"), 0);
+    assert_int_equal(compact(f, "S", 0, &r), 0);
+    assert_int_equal(engine_sync_busy(f->base, "S"), 0); /* the compactor's own claim is gone */
+}
+
 static void test_reclaim(void **state)
 {
     struct fx *f = *state;
@@ -584,6 +625,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pieces_equal_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_never_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claims_belong_to_the_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_c1z_pair, setup, teardown),
     };

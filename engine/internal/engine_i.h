@@ -40,6 +40,10 @@ struct engine {
     pthread_cond_t reclaim_cond;
     int reclaim_stop;    /* under reclaim_lock */
     int reclaim_wakeups; /* under reclaim_lock: hints added since the last pass */
+
+    /* The syncs a writer holds (busy.c). */
+    pthread_mutex_t busy_lock;
+    struct engine_claim *busy; /* under busy_lock */
 };
 
 struct engine_snapshot {
@@ -87,6 +91,11 @@ char *engine_path_join(const char *a, const char *b);
 /* Writes STORE/FORMAT (this build's marker) by rename, so a reader sees the
  * whole marker or none. */
 int engine_format_write(const char *path, char **msg);
+
+/* ---- The busy registry (busy.c): set up and torn down with the handle ---- */
+
+void engine_busy_init(engine *e);
+void engine_busy_destroy(engine *e);
 
 /* ---- Space reclaim (reclaim.c) ---- */
 
