@@ -122,7 +122,7 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     failed=$((failed + 1))
   fi
 else
-  echo "cli: SKIP the while-mounted cases: no /dev/fuse or fusermount3"
+  skip "the while-mounted cases: no /dev/fuse or fusermount3"
 fi
 
 finish cli

@@ -1022,7 +1022,7 @@ int mu_init(void)
         sigaction(sigs[i], &sa, NULL);
     alarm(WATCHDOG_SECONDS);
     if (access("/dev/fuse", R_OK | W_OK)) {
-        print_message("skipped: /dev/fuse is not usable here\n");
+        print_message("SKIP: /dev/fuse is not usable here\n");
         return -1;
     }
     const char *filter = getenv("SYNCSTORE_TEST_FILTER"); /* e.g. "test_ctl*" */

@@ -25,7 +25,8 @@
 #include "testutil.h"
 
 /* Call first in main(): signal handlers, watchdog, SYNCSTORE_TEST_FILTER.
- * Returns -1 (after saying so) when /dev/fuse is not usable: skip. */
+ * Returns -1 (after saying so) when /dev/fuse is not usable: main then
+ * exits 77, a skip (testutil.h). */
 int mu_init(void);
 
 /* ---- time ---- */

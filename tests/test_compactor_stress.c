@@ -1075,9 +1075,7 @@ static void test_no_space(void **state)
 {
     struct world *w = *state;
     if (!w->mounted) {
-        print_message("no space: SKIPPED, %s (mounting a tmpfs needs root or CAP_SYS_ADMIN)\n",
-                      w->skip_why);
-        skip();
+        tu_skip("no space: %s (mounting a tmpfs needs root or CAP_SYS_ADMIN)", w->skip_why);
     }
     /* The base on the tmpfs; the source, 6 MiB of incompressible values, outside. */
     w->base = tu_join(w->mnt, "base");
@@ -1319,5 +1317,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_readers_during_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_at_random_moments, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -915,5 +915,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_staging_cleaned_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_log_dirs, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -128,16 +128,15 @@ static int setup_nospace(void **state)
     struct faults *t = faults_new(state);
     struct fx *f = t->f;
     if (geteuid() != 0) {
-        print_message("skipped: mounting a tmpfs needs root\n");
-        skip();
+        tu_skip("mounting a tmpfs needs root");
     }
     t->small = tu_join(f->dir, "small");
     assert_int_equal(mkdir(t->small, 0755), 0);
     if (mount("tmpfs", t->small, "tmpfs", MS_NOSUID | MS_NODEV, "size=32m")) {
-        print_message("skipped: cannot mount a tmpfs at %s: %s\n", t->small, strerror(errno));
+        int err = errno;
         free(t->small);
         t->small = NULL;
-        skip();
+        tu_skip("cannot mount a tmpfs: %s", strerror(err));
     }
     mu_track_mount(t->small);
     free(f->base);
@@ -307,8 +306,7 @@ static int setup_user_owner(void **state)
     struct faults *t = faults_new(state);
     struct fx *f = t->f;
     if (geteuid() != 0) {
-        print_message("skipped: needs root (useradd)\n");
-        skip();
+        tu_skip("needs root (useradd)");
     }
     if (mu_user_new(&t->user))
         fail_msg("cannot create a second user");
@@ -363,12 +361,12 @@ static void test_unreadable_source(void **state)
 int main(void)
 {
     if (mu_init())
-        return 0;
+        return 77; /* skipped, said why */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_no_space, setup_nospace, teardown_faults),
         cmocka_unit_test_setup_teardown(test_corrupt_source, setup_base, teardown_faults),
         cmocka_unit_test_setup_teardown(test_source_removed, setup_stream_pause, teardown_faults),
         cmocka_unit_test_setup_teardown(test_unreadable_source, setup_user_owner, teardown_faults),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

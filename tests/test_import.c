@@ -844,5 +844,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_column_name_clash, setup, teardown),
         cmocka_unit_test(test_decompress_front),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -376,7 +376,7 @@ static void test_dump_load_round_trip(void **state)
     struct fx *f = *state;
     const char *bin = getenv("SYNCSTORE_BIN");
     if (!bin || !*bin)
-        skip();
+        tu_skip("SYNCSTORE_BIN is not set (ctest sets it)");
     struct loader_options opt = {0};
     loader *l = NULL;
     assert_int_equal(loader_new(f->e, &opt, &l, NULL), 0);
@@ -561,5 +561,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_type_with_nul, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_sync, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

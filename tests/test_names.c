@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "names.h"
+#include "testutil.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -285,5 +286,5 @@ int main(void)
         cmocka_unit_test(test_long_components),    cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_random_round_trips), cmocka_unit_test(test_last_chunk_dots),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

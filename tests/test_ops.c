@@ -784,5 +784,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_ops_while_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_while_changing, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
