@@ -1124,13 +1124,54 @@ static const char traverse_script[] =
     "set -o pipefail; cd \"$1\" && find . -type f -print0 | LC_ALL=C sort -z | "
     "xargs -0r md5sum | md5sum";
 
-/* Repeats the traversal until the file $2 exists, appending each hash (or
- * "error") to $3. */
+/* Repeats the traversal until the file $2 exists, appending to $3 one line
+ * per traversal: the number of switches done before it started and after it
+ * ended (the file $4, which the compaction loop rewrites after each switch)
+ * and the hash (or "error").  A line whose two numbers differ is a walk that
+ * a switch overlapped. */
 static const char reader_script[] =
     "while [ ! -e \"$2\" ]; do "
+    "g0=$(cat \"$4\"); "
     "h=$(set -o pipefail; cd \"$1\" && find . -type f -print0 | LC_ALL=C sort -z | "
     "xargs -0r md5sum | md5sum) || h=\"error $?\"; "
-    "echo \"$h\" >> \"$3\"; done";
+    "g1=$(cat \"$4\"); echo \"$g0 $g1 $h\" >> \"$3\"; done";
+
+/* What the readers of test_traversal_consistency saw so far. */
+struct traverse_seen {
+    size_t a, b, o, overlapped; /* overlapped: walks of T that a switch overlapped */
+};
+
+/* Reads every reader's lines; fails on a hash that is neither version. */
+static struct traverse_seen traverse_tally(char *const outs[], int readers, const char *hash_a,
+                                           const char *hash_b, const char *hash_o)
+{
+    struct traverse_seen seen = {0, 0, 0, 0};
+    for (int i = 0; i < readers; i++) {
+        FILE *in = fopen(outs[i], "r");
+        if (!in)
+            continue; /* no traversal ended yet */
+        char line[256];
+        while (fgets(line, sizeof line, in)) {
+            unsigned long g0, g1;
+            int at = 0;
+            if (sscanf(line, "%lu %lu %n", &g0, &g1, &at) != 2 || !at)
+                fail_msg("reader %d wrote '%s'", i, line);
+            const char *h = line + at;
+            if (i < 2 && !strcmp(h, hash_a))
+                seen.a++;
+            else if (i < 2 && !strcmp(h, hash_b))
+                seen.b++;
+            else if (i == 2 && !strcmp(h, hash_o))
+                seen.o++;
+            else
+                fail_msg("reader %d saw '%s' (A %s, B %s, O %s)", i, h, hash_a, hash_b, hash_o);
+            if (i < 2 && g0 != g1)
+                seen.overlapped++;
+        }
+        fclose(in);
+    }
+    return seen;
+}
 
 static char *traverse_hash(const char *dir)
 {
@@ -1154,7 +1195,9 @@ static void test_traversal_consistency(void **state)
     assert_string_not_equal(hash_a, hash_b);
 
     /* readers: two inside T, one inside O */
-    enum { READERS = 3 };
+    enum { READERS = 3, MIN_SWITCHES = 50, MAX_SWITCHES = 1000 };
+    char *gen = tu_join(f->dir, "switches"), *stop_loop = tu_join(f->dir, "stop-loop");
+    tu_write_file(gen, "0\n", 2);
     pid_t readers[READERS];
     char *outs[READERS];
     for (int i = 0; i < READERS; i++) {
@@ -1162,45 +1205,59 @@ static void test_traversal_consistency(void **state)
         snprintf(name, sizeof name, "reader%d.txt", i);
         outs[i] = tu_join(f->dir, name);
         char *const argv[] = {
-            "bash",  "-c", (char *)reader_script, "bash", i < 2 ? t_dir : o_dir, stop,
-            outs[i], NULL};
+            "bash", "-c", (char *)reader_script, "bash", i < 2 ? t_dir : o_dir, stop, outs[i],
+            gen,    NULL};
         readers[i] = spawn(argv, NULL, -1, 0);
     }
-    /* the loop: 50 compactions alternating the two sources */
-    const char loop[] = "for i in $(seq 1 25); do "
-                        "echo \"$1\" > \"$3\" || exit 1; echo \"$2\" > \"$3\" || exit 1; done";
-    char *const argv[] = {"bash", "-c", (char *)loop, "bash", f->src[0], f->src[1], ctl, NULL};
+    /* The loop alternates the two sources (an even number of switches, so it
+     * ends on B) until told to stop, counting switches in $4. */
+    const char loop[] = "i=0; while [ ! -e \"$5\" ] && [ $i -lt $6 ]; do "
+                        "echo \"$1\" > \"$3\" || exit 1; echo \"$2\" > \"$3\" || exit 1; "
+                        "i=$((i + 2)); echo $i > \"$4.new\" && mv \"$4.new\" \"$4\"; done";
+    char max[16];
+    snprintf(max, sizeof max, "%d", MAX_SWITCHES);
+    char *const argv[] = {"bash", "-c", (char *)loop, "bash", f->src[0], f->src[1],
+                          ctl,    gen,  stop_loop,    max,    NULL};
     long long t0 = now_ms();
     pid_t looper = spawn(argv, NULL, -1, 0);
+    /* Stop once both versions were seen inside T, a walk overlapped a
+     * switch, and at least MIN_SWITCHES were done; the deadline only guards
+     * against a hang (the assertions below then say what was missing). */
+    struct traverse_seen seen;
+    for (;;) {
+        seen = traverse_tally(outs, READERS, hash_a, hash_b, hash_o);
+        char *g = NULL;
+        long done = 0;
+        if (tu_read_file(gen, &g, NULL) == 0) {
+            done = strtol(g, NULL, 10);
+            free(g);
+        }
+        if ((seen.a && seen.b && seen.overlapped && done >= MIN_SWITCHES) || done >= MAX_SWITCHES ||
+            now_ms() - t0 > CMD_TIMEOUT_MS)
+            break;
+        usleep(100 * 1000); /* polling a condition, not waiting for time to pass */
+    }
+    tu_write_file(stop_loop, "", 0);
     assert_int_equal(wait_child(looper, CMD_TIMEOUT_MS, NULL), 0);
     long long loop_ms = now_ms() - t0;
     tu_write_file(stop, "", 0);
     for (int i = 0; i < READERS; i++)
         assert_int_equal(wait_child(readers[i], CMD_TIMEOUT_MS, NULL), 0);
-
-    size_t seen_a = 0, seen_b = 0, seen_o = 0;
-    for (int i = 0; i < READERS; i++) {
-        FILE *in = fopen(outs[i], "r");
-        assert_non_null(in);
-        char line[256];
-        size_t count = 0;
-        while (fgets(line, sizeof line, in)) {
-            count++;
-            if (i < 2 && !strcmp(line, hash_a))
-                seen_a++;
-            else if (i < 2 && !strcmp(line, hash_b))
-                seen_b++;
-            else if (i == 2 && !strcmp(line, hash_o))
-                seen_o++;
-            else
-                fail_msg("reader %d saw '%s' (A %s, B %s, O %s)", i, line, hash_a, hash_b, hash_o);
-        }
-        fclose(in);
-        assert_true(count >= 1);
+    seen = traverse_tally(outs, READERS, hash_a, hash_b, hash_o);
+    char *g = NULL;
+    assert_int_equal(tu_read_file(gen, &g, NULL), 0);
+    print_message("%s switches in %lld ms; traversals of T: %zu A, %zu B, %zu overlapped a "
+                  "switch; of O: %zu\n",
+                  strtok(g, "\n"), loop_ms, seen.a, seen.b, seen.overlapped, seen.o);
+    free(g);
+    assert_true(seen.a > 0);          /* the old version was walked during the loop */
+    assert_true(seen.b > 0);          /* and the new one */
+    assert_true(seen.overlapped > 0); /* and a walk spanned a switch, still whole */
+    assert_true(seen.o > 0);          /* the other sync was readable throughout */
+    for (int i = 0; i < READERS; i++)
         free(outs[i]);
-    }
-    print_message("50 compactions in %lld ms; traversals of T: %zu old-A, %zu B; of O: %zu\n",
-                  loop_ms, seen_a, seen_b, seen_o);
+    free(gen);
+    free(stop_loop);
     /* the loop ended on B */
     char *end = traverse_hash(t_dir);
     assert_string_equal(end, hash_b);

@@ -82,6 +82,34 @@ char *tu_shared_data(const char *relpath)
     return p;
 }
 
+int tu_read_file(const char *path, char **out, size_t *len)
+{
+    FILE *in = fopen(path, "rb");
+    if (!in)
+        return -errno;
+    char *data = NULL;
+    size_t n = 0, cap = 0;
+    int c;
+    while ((c = fgetc(in)) != EOF) {
+        if (n + 1 >= cap) {
+            cap = cap ? 2 * cap : 64;
+            char *more = realloc(data, cap);
+            if (!more)
+                fail_msg("out of memory");
+            data = more;
+        }
+        data[n++] = (char)c;
+    }
+    fclose(in);
+    if (!data && !(data = malloc(1)))
+        fail_msg("out of memory");
+    data[n] = '\0';
+    *out = data;
+    if (len)
+        *len = n;
+    return 0;
+}
+
 void tu_write_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");

@@ -42,6 +42,9 @@ engine *tu_create_store(const char *dir, const char *name);
 char *tu_shared_data(const char *relpath);
 /* Writes a whole file; fails the test on error. */
 void tu_write_file(const char *path, const void *data, size_t len);
+/* Reads a small file whole into *out (malloc'd, NUL-terminated; *len when not
+ * NULL): 0, or -errno (the file may be missing: no test failure). */
+int tu_read_file(const char *path, char **out, size_t *len);
 /* FNV-1a over every on-disk key and value of a sync (bucket NULL) or of one
  * bucket, in key order; *count (if not NULL) gets the number of keys.  Two
  * stores hash alike exactly when those records are equal byte for byte. */
