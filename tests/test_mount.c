@@ -831,6 +831,107 @@ static void test_ctl_compact(void **state)
     free(junk);
 }
 
+/* One open of path and the given write()s, each of its own bytes (offsets
+ * growing as a shell's would): 0 when all succeeded, else the errno of the
+ * first that failed (a negative errno for the open). */
+static int write_parts(const char *path, const char *const parts[], size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    for (size_t i = 0; i < n && !err; i++) {
+        ssize_t w = write(fd, parts[i], strlen(parts[i]));
+        if (w < 0)
+            err = errno;
+        else if ((size_t)w != strlen(parts[i]))
+            err = EMSGSIZE;
+    }
+    if (close(fd) && !err)
+        err = errno;
+    return err;
+}
+
+/* ctl/delete performed (not only refused); ctl/compact making a sync the base
+ * lacks (the shell's O_CREAT|O_TRUNC); one write() or EINVAL; a path without
+ * its newline. */
+static void test_ctl_delete_and_writes(void **state)
+{
+    struct fx *f = *state;
+    char *src = src_path(f, 0, "src");
+    assert_int_equal(syncstore("gen", src, "N", "--grants", "40", "--seed", "4", NULL), 0);
+    assert_int_equal(syncstore("gen", src, "S", "--grants", "60", "--seed", "6", NULL), 0);
+    size_t k_keys, x_keys, n_keys, s_keys;
+    uint64_t s_hash = sync_hash(f->base, "S", NULL);
+    uint64_t x_hash = sync_hash(f->base, "X", &x_keys);
+    sync_hash(f->base, "K", &k_keys);
+    uint64_t n_hash = sync_hash(src, "N", &n_keys);
+    uint64_t src_s_hash = sync_hash(src, "S", &s_keys);
+    assert_true(k_keys > 0 && n_keys > 0);
+
+    /* delete K: gone from the base and the mount, the others as they were */
+    char *k_dir = mnt_path(f, "K"), *del_k = mnt_path(f, "ctl/delete/K");
+    struct stat st;
+    assert_int_equal(stat(k_dir, &st), 0);
+    assert_int_equal(sh(NULL, "echo > \"$1\"", del_k, NULL), 0);
+    size_t n;
+    sync_hash(f->base, "K", &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(stat(k_dir, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_true(sync_hash(f->base, "S", NULL) == s_hash);
+    assert_true(sync_hash(f->base, "X", NULL) == x_hash);
+    expect_status(f, "K", "done", NULL, 0, 0);
+    /* deleting it again: ENOENT, the status says why */
+    const char *nl[] = {"\n"};
+    assert_int_equal(write_parts(del_k, nl, 1), ENOENT);
+    expect_status(f, "K", "failed", NULL, -1, 1);
+
+    /* a sync the base lacks, made through ctl/compact */
+    char *n_dir = mnt_path(f, "N"), *ctl_n = mnt_path(f, "ctl/compact/N");
+    assert_int_equal(stat(n_dir, &st), -1);
+    assert_int_equal(sh_compact(f, src, "N"), 0);
+    assert_true(sync_hash(f->base, "N", NULL) == n_hash);
+    assert_int_equal(check_sync(f, f->base, "N"), n_keys);
+    expect_status(f, "N", "done", src, (long long)n_keys, 0);
+
+    /* the path cut over two write()s: the first holds "/", not a store, and
+     * fails; the second is not at offset 0: EINVAL; the base is unchanged */
+    char *ctl_s = mnt_path(f, "ctl/compact/S");
+    const char *halves[] = {"/", src + 1};
+    assert_int_equal(write_parts(ctl_s, halves, 2), EINVAL);
+    assert_true(sync_hash(f->base, "S", NULL) == s_hash);
+    expect_status(f, "S", "failed", "/", -1, 1);
+
+    /* one write() without the newline */
+    const char *bare[] = {src};
+    assert_int_equal(write_parts(ctl_s, bare, 1), 0);
+    assert_true(sync_hash(f->base, "S", NULL) == src_s_hash);
+    expect_status(f, "S", "done", src, (long long)s_keys, 0);
+
+    /* a second write() after a whole path: the first ran its compaction,
+     * the second is EINVAL and starts no attempt (counted in ctl/stats) */
+    json_t *stats = stats_of(f);
+    json_t *s_stats = json_object_get(json_object_get(stats, "syncs"), "S");
+    long long done = json_int_at(s_stats, "compactions", "done", NULL);
+    long long failed = json_int_at(s_stats, "compactions", "failed", NULL);
+    json_decref(stats);
+    const char *more[] = {src, "\n"};
+    assert_int_equal(write_parts(ctl_s, more, 2), EINVAL);
+    expect_status(f, "S", "done", src, (long long)s_keys, 0);
+    stats = stats_of(f);
+    s_stats = json_object_get(json_object_get(stats, "syncs"), "S");
+    assert_int_equal(json_int_at(s_stats, "compactions", "done", NULL), done + 1);
+    assert_int_equal(json_int_at(s_stats, "compactions", "failed", NULL), failed);
+    json_decref(stats);
+    assert_true(sync_hash(f->base, "X", NULL) == x_hash);
+    free(k_dir);
+    free(del_k);
+    free(n_dir);
+    free(ctl_n);
+    free(ctl_s);
+}
+
 /* EBUSY and Ctrl-C need a compaction that lasts: the daemon pauses 1.5 s
  * before each ingest. */
 static int setup_paused(void **state)
@@ -1548,6 +1649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tree_equals_store, setup_tree, teardown),
         cmocka_unit_test_setup_teardown(test_name_edge_cases, setup_edges, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_compact, setup_ctl, teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_delete_and_writes, setup_ctl, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_busy_and_cancel, setup_paused, teardown),
         cmocka_unit_test_setup_teardown(test_no_stale_cache, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_traversal_consistency, setup_traverse, teardown),
