@@ -395,10 +395,10 @@ struct fx *fx_new(void)
     assert_int_equal(mkdir(f->mnt, 0755), 0);
     /* A daemon built with ASan checks the buffers it passed to writev() after
      * the call returns; by then the kernel has completed the request, the
-     * reader may have closed the file, and op_release on another thread may
-     * have freed the buffer: a false "use after free" in libfuse's reply
-     * (google/sanitizers#1498 is the same for send()).  Suppress exactly that
-     * interceptor; other binaries ignore ASAN_OPTIONS. */
+     * reader may have closed the file, and file_release (fs/file.c) on
+     * another thread may have freed the buffer: a false "use after free" in
+     * libfuse's reply (google/sanitizers#1498 is the same for send()).
+     * Suppress exactly that interceptor; other binaries ignore ASAN_OPTIONS. */
     char *supp = tu_join(f->dir, "asan.supp");
     tu_write_file(supp, "interceptor_name:writev\n", strlen("interceptor_name:writev\n"));
     const char *asan = getenv("ASAN_OPTIONS");

@@ -1,5 +1,5 @@
 /*
- * soak_reader.c - one reader process of tools/soak.sh, and the merge of their
+ * soak_reader.c - one reader process of tools/campaigns/soak.sh, and the merge of their
  * figures.  Plain C (gnu11), no dependency beyond libc.
  *
  *   soak_reader run MNT MODE ID OUT EXPECT SYNC...

@@ -1,5 +1,5 @@
 /*
- * cmd_backup.c - `syncstore backup STORE DEST`: a point-in-time copy of a
+ * backup.c - `syncstore backup STORE DEST`: a point-in-time copy of a
  * store that is itself a store.
  *
  * The work is engine_backup(): a RocksDB checkpoint of a read-only (or, while

@@ -1,5 +1,5 @@
 /*
- * cmd_check.c - `syncstore check STORE`: verifies a store and says what is
+ * check.c - `syncstore check STORE`: verifies a store and says what is
  * wrong with it.
  *
  * The checks, in order: the format marker (present, exact content); the

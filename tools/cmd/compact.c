@@ -1,5 +1,5 @@
 /*
- * cmd_compact.c - `syncstore compact BASE SOURCE SYNC_ID` and
+ * compact.c - `syncstore compact BASE SOURCE SYNC_ID` and
  * `syncstore delete STORE SYNC_ID`: the command-line faces of the compactor.
  *
  * SIGINT and SIGTERM before the switch cancel the compaction cleanly (the base

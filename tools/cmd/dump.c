@@ -1,5 +1,5 @@
 /*
- * cmd_dump.c - `syncstore dump STORE [SYNC_ID [BUCKET]]`.
+ * dump.c - `syncstore dump STORE [SYNC_ID [BUCKET]]`.
  *
  * Writes every record in key order as a raw JSON line with its "sync", so that
  * `dump STORE | load NEW` rebuilds the same records byte for byte: keys and

@@ -1,6 +1,6 @@
 /*
- * cmd_gen.c - `syncstore gen STORE SYNC_ID [--grants N] [--seed S]`: writes the
- * deterministic synthetic sync of gen.c into STORE (created when missing),
+ * gen.c - `syncstore gen STORE SYNC_ID [--grants N] [--seed S]`: writes the
+ * deterministic synthetic sync of gen.h into STORE (created when missing),
  * replacing that sync, in one all-or-nothing load.  The lines go through the
  * same loader as typed `load`, so gen exercises the real write path and its
  * output is what `load` would store for the same lines.

@@ -1,5 +1,5 @@
 /*
- * cmd_import.c - `syncstore import STORE FILE.c1z [SYNC_ID...]`.
+ * import.c - `syncstore import STORE FILE.c1z [SYNC_ID...]`.
  *
  * A thin command over c1z_import(): it checks the arguments, makes sure the
  * file can be opened before STORE is created (a failed import should not leave

@@ -1,5 +1,5 @@
 /*
- * cmd_load.c - `syncstore load STORE [--sync SYNC_ID] [--replace] [FILE]`.
+ * load.c - `syncstore load STORE [--sync SYNC_ID] [--replace] [FILE]`.
  *
  * Streams JSON Lines from FILE or stdin into one loader: memory stays bounded
  * by the loader's chunk whatever the input size, and nothing is stored unless

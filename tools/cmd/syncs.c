@@ -1,5 +1,5 @@
 /*
- * cmd_syncs.c - `syncstore syncs STORE [--json]`: each sync with its keys and
+ * syncs.c - `syncstore syncs STORE [--json]`: each sync with its keys and
  * bytes per bucket.
  *
  * Counting needs every key, so this is one streaming pass over the store with

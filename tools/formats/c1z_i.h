@@ -1,7 +1,7 @@
 /*
- * c1z_i.h - what the files of the c1z import share: the message helper, the
- * front of the file (header, zstd body, temporary file) for the readers of
- * the formats behind it.
+ * c1z_i.h - what the files of the c1z import share: the front of the file
+ * (header, zstd body, temporary file) for the readers of the formats behind
+ * it.
  */
 #ifndef SYNCSTORE_C1Z_I_H
 #define SYNCSTORE_C1Z_I_H
