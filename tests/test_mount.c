@@ -976,6 +976,88 @@ static pid_t spawn_writer(const char *path, const char *text)
     return pid;
 }
 
+/* The source's bytes as the status counts them: every on-disk key and
+ * value length of the sync. */
+static uint64_t sync_bytes(const char *store, const char *sync, size_t *keys)
+{
+    engine *e = open_ro(store);
+    engine_iter *it = engine_iter_new_sync(e, NULL, sync);
+    assert_non_null(it);
+    uint64_t bytes = 0;
+    size_t n = 0;
+    for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it), n++) {
+        size_t kl, vl;
+        engine_iter_disk_key(it, &kl);
+        engine_iter_value(it, &vl);
+        bytes += kl + vl;
+    }
+    assert_int_equal(engine_iter_status(it, NULL), 0);
+    engine_iter_free(it);
+    engine_close(e);
+    *keys = n;
+    return bytes;
+}
+
+/* The status's keys and bytes grow while a compaction runs and end at the
+ * source's true figures: the daemon holds the stream 1.5 s after its first
+ * progress report (4096 keys), and the test reads the status meanwhile. */
+static int setup_stream_paused(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "200", "--seed", "1", NULL), 0);
+    return fx_mount(f, NULL, ENGINE_PAUSE_ENV "=0,0,1500");
+}
+
+static void test_ctl_status_grows(void **state)
+{
+    struct fx *f = *state;
+    char *src = src_path(f, 0, "src");
+    assert_int_equal(syncstore("gen", src, "S", "--grants", "4000", "--seed", "2", NULL), 0);
+    size_t total_keys;
+    uint64_t total_bytes = sync_bytes(src, "S", &total_keys);
+    assert_true(total_keys > 2 * 4096);
+    char *ctl = mnt_path(f, "ctl/compact/S"), *line = NULL;
+    assert_true(asprintf(&line, "%s\n", src) > 0);
+    pid_t w = spawn_writer(ctl, line);
+
+    /* while held: running, and part of the way */
+    long long deadline = now_ms() + CMD_TIMEOUT_MS;
+    json_t *j = NULL;
+    for (;;) {
+        j = status_of(f, "S");
+        const char *st = json_string_value(json_object_get(j, "state"));
+        long long keys = json_integer_value(json_object_get(j, "keys"));
+        if (st && !strcmp(st, "running") && keys > 0)
+            break;
+        int over = st && strcmp(st, "running") && strcmp(st, "none"); /* the hold was missed */
+        if (over || now_ms() > deadline) {
+            char *text = json_dumps(j, JSON_COMPACT);
+            fail_msg("no running status with keys streamed: %s", text);
+        }
+        json_decref(j);
+        sleep_ms(10); /* polling the status, the condition itself */
+    }
+    long long keys = json_integer_value(json_object_get(j, "keys"));
+    long long bytes = json_integer_value(json_object_get(j, "bytes"));
+    print_message("while running: %lld of %zu keys, %lld of %llu bytes\n", keys, total_keys, bytes,
+                  (unsigned long long)total_bytes);
+    assert_true(keys < (long long)total_keys);
+    assert_true(bytes > 0 && bytes < (long long)total_bytes);
+    json_decref(j);
+
+    /* done: the true figures */
+    int raw = 0;
+    assert_int_equal(wait_child(w, CMD_TIMEOUT_MS, &raw), 0);
+    j = status_of(f, "S");
+    check_status(j, "S", "done", src, (long long)total_keys, 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes")), (long long)total_bytes);
+    assert_true(json_integer_value(json_object_get(j, "keys")) > keys);
+    json_decref(j);
+    free(line);
+    free(ctl);
+}
+
 static void test_ctl_busy_and_cancel(void **state)
 {
     struct fx *f = *state;
@@ -1651,6 +1733,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ctl_compact, setup_ctl, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_delete_and_writes, setup_ctl, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_busy_and_cancel, setup_paused, teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_status_grows, setup_stream_paused, teardown),
         cmocka_unit_test_setup_teardown(test_no_stale_cache, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_traversal_consistency, setup_traverse, teardown),
         cmocka_unit_test_setup_teardown(test_age_limit, setup_age, teardown),
