@@ -58,10 +58,11 @@ int engine_meta_get(engine *e, const char *name, char **value, size_t *len, char
     char *k = meta_key(name, &klen);
     if (!k)
         return -ENOMEM;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    const rocksdb_snapshot_t *own;
+    rocksdb_readoptions_t *ro = engine_read_begin(e, NULL, &own);
     char *err = NULL;
     rocksdb_pinnableslice_t *v = rocksdb_get_pinned(e->db, ro, k, klen, &err);
-    rocksdb_readoptions_destroy(ro);
+    engine_read_end(e, ro, own);
     free(k);
     if (err)
         return engine_take_error(err, msg, "cannot read metadata '%s' of store '%s'", name,
@@ -111,7 +112,8 @@ int engine_meta_list(engine *e, const char *prefix,
     char *lo = meta_key(prefix, &lo_len);
     if (!lo)
         return -ENOMEM;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    const rocksdb_snapshot_t *own;
+    rocksdb_readoptions_t *ro = engine_read_begin(e, NULL, &own);
     rocksdb_readoptions_set_iterate_lower_bound(ro, lo, lo_len);
     rocksdb_iterator_t *it = rocksdb_create_iterator(e->db, ro);
     int rc = 0;
@@ -136,7 +138,7 @@ int engine_meta_list(engine *e, const char *prefix,
             rc = engine_take_error(err, msg, "cannot read metadata of store '%s'", e->path);
     }
     rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
+    engine_read_end(e, ro, own);
     free(lo);
     return rc;
 }

@@ -41,21 +41,38 @@ void engine_snapshot_free(engine *e, engine_snapshot *snap)
     free(snap);
 }
 
+/* ---- Read options ---- */
+
+rocksdb_readoptions_t *engine_read_begin(engine *e, const engine_snapshot *snap,
+                                         const rocksdb_snapshot_t **own)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    *own = NULL;
+    if (snap && snap->snap) {
+        rocksdb_readoptions_set_snapshot(ro, snap->snap);
+    } else if (!snap && !e->read_only) {
+        *own = rocksdb_create_snapshot(e->db);
+        rocksdb_readoptions_set_snapshot(ro, *own);
+    }
+    return ro;
+}
+
+void engine_read_end(engine *e, rocksdb_readoptions_t *ro, const rocksdb_snapshot_t *own)
+{
+    rocksdb_readoptions_destroy(ro);
+    if (own)
+        rocksdb_release_snapshot(e->db, own);
+}
+
 /* ---- Point reads ---- */
 
 static rocksdb_pinnableslice_t *get_pinned(engine *e, const engine_snapshot *snap, const char *key,
                                            size_t len, char **err)
 {
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    const rocksdb_snapshot_t *own = snap || e->read_only ? NULL : rocksdb_create_snapshot(e->db);
-    if (snap && snap->snap)
-        rocksdb_readoptions_set_snapshot(ro, snap->snap);
-    else if (own)
-        rocksdb_readoptions_set_snapshot(ro, own);
+    const rocksdb_snapshot_t *own;
+    rocksdb_readoptions_t *ro = engine_read_begin(e, snap, &own);
     rocksdb_pinnableslice_t *v = rocksdb_get_pinned(e->db, ro, key, len, err);
-    rocksdb_readoptions_destroy(ro);
-    if (own)
-        rocksdb_release_snapshot(e->db, own); /* the pinned value stays valid */
+    engine_read_end(e, ro, own); /* the pinned value stays valid */
     return v;
 }
 
@@ -153,14 +170,8 @@ engine_iter *engine_iter_new_range(engine *e, const engine_snapshot *snap, const
     memcpy(it->hi, hi, hi_len);
     it->lo_len = lo_len;
     it->hi_len = hi_len;
-    it->ro = rocksdb_readoptions_create();
     it->db = e->db;
-    if (snap && snap->snap) {
-        rocksdb_readoptions_set_snapshot(it->ro, snap->snap);
-    } else if (!snap && !e->read_only) {
-        it->own_snap = rocksdb_create_snapshot(e->db);
-        rocksdb_readoptions_set_snapshot(it->ro, it->own_snap);
-    }
+    it->ro = engine_read_begin(e, snap, &it->own_snap);
     rocksdb_readoptions_set_iterate_lower_bound(it->ro, it->lo, it->lo_len);
     rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->hi, it->hi_len);
     it->it = rocksdb_create_iterator(e->db, it->ro);

@@ -31,12 +31,8 @@ engine_iter *engine_iter_new_raw(engine *e)
         free(it);
         return NULL;
     }
-    it->ro = rocksdb_readoptions_create();
     it->db = e->db;
-    if (!e->read_only) {
-        it->own_snap = rocksdb_create_snapshot(e->db);
-        rocksdb_readoptions_set_snapshot(it->ro, it->own_snap);
-    }
+    it->ro = engine_read_begin(e, NULL, &it->own_snap);
     set_full_scan(it->ro);
     it->it = rocksdb_create_iterator(e->db, it->ro);
     return it;
@@ -82,12 +78,10 @@ int engine_verify_sst_files(engine *e, struct engine_sst_check *out,
         rocksdb_livefiles_destroy(lf);
         return -ENOMEM;
     }
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    const rocksdb_snapshot_t *snap;
+    rocksdb_readoptions_t *ro = engine_read_begin(e, NULL, &snap);
     set_full_scan(ro);
     rocksdb_readoptions_set_ignore_range_deletions(ro, 1);
-    const rocksdb_snapshot_t *snap = e->read_only ? NULL : rocksdb_create_snapshot(e->db);
-    if (snap)
-        rocksdb_readoptions_set_snapshot(ro, snap);
     int rc = 0;
     for (;;) {
         rocksdb_iterator_t *it = rocksdb_create_iterator(e->db, ro);
@@ -130,9 +124,7 @@ int engine_verify_sst_files(engine *e, struct engine_sst_check *out,
         from_len = len + 1;
         out->skipped++;
     }
-    if (snap)
-        rocksdb_release_snapshot(e->db, snap);
-    rocksdb_readoptions_destroy(ro);
+    engine_read_end(e, ro, snap);
     rocksdb_livefiles_destroy(lf);
     free(from);
     free(reported);

@@ -97,6 +97,15 @@ int engine_format_write(const char *path, char **msg);
 void engine_busy_init(engine *e);
 void engine_busy_destroy(engine *e);
 
+/* ---- Read options (read.c): the one way a read is set up ----
+ *
+ * Every read of a read-write store runs at a snapshot (read.c says why): the
+ * caller's, or one of its own taken here and released by engine_read_end.  A
+ * read-only store needs none (snap->snap is NULL there). */
+rocksdb_readoptions_t *engine_read_begin(engine *e, const engine_snapshot *snap,
+                                         const rocksdb_snapshot_t **own);
+void engine_read_end(engine *e, rocksdb_readoptions_t *ro, const rocksdb_snapshot_t *own);
+
 /* ---- Space reclaim (reclaim.c) ---- */
 
 /* Starts and stops the background reclaimer of a read-write store. */
