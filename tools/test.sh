@@ -4,6 +4,7 @@
 #   builds    what packagers build: Release with gcc and with clang (the main
 #             build is RelWithDebInfo with gcc), each with -Werror
 #   lint      clang-format, clang-tidy, cppcheck, man page (tools/dev/lint.sh)
+#   spec      the SPEC conformance matrix of docs/TESTING.md (tests/spec_matrix.sh)
 #   tests     every ctest test: unit, mount (real FUSE mounts), cli
 #   asan      the same suite built with ASan+UBSan (mount tests run the
 #             sanitized daemon)
@@ -18,7 +19,7 @@ tools/dev/deps.sh || exit 1
 
 # Warnings are errors in every build this script makes (the default for users is off).
 export SYNCSTORE_WERROR=ON
-stages=${SYNCSTORE_STAGES:-"builds lint tests asan valgrind fuzz crash soak"}
+stages=${SYNCSTORE_STAGES:-"builds lint spec tests asan valgrind fuzz crash soak"}
 failed=()
 t_all=$(date +%s)
 
@@ -81,6 +82,7 @@ if ! build_main; then
 fi
 stage builds run_builds
 stage lint tools/dev/lint.sh build
+stage spec bash tests/spec_matrix.sh
 stage tests run_tests
 stage asan run_asan
 stage valgrind tools/dev/valgrind.sh build
