@@ -984,7 +984,7 @@ void expect_status(const struct fx *f, const char *sync, const char *state, cons
 /* Polls the status until its state is `state` (5 s at most). */
 void wait_state(const struct fx *f, const char *sync, const char *state)
 {
-    long long deadline = now_ms() + 5000;
+    long long deadline = now_ms() + CMD_TIMEOUT_MS; /* a guard against a hang only */
     for (;;) {
         char *ctl = NULL, *out = NULL;
         assert_true(asprintf(&ctl, "%s/ctl/compact/%s", f->mnt, sync) > 0);

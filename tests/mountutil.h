@@ -161,7 +161,7 @@ void check_status(json_t *j, const char *sync, const char *state, const char *so
                   long long keys, int error);
 void expect_status(const struct fx *f, const char *sync, const char *state, const char *source,
                    long long keys, int error);
-/* Polls the status until its state is `state` (5 s at most). */
+/* Polls the status until its state is `state` (failing after CMD_TIMEOUT_MS). */
 void wait_state(const struct fx *f, const char *sync, const char *state);
 
 #endif

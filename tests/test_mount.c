@@ -1070,7 +1070,6 @@ static void test_ctl_busy_and_cancel(void **state)
 
     /* the same sync twice at once: the second write is EBUSY */
     const char *argv[] = {"sh", "-c", "echo \"$1\" > \"$2\"", "sh", src, ctl, NULL};
-    long long t0 = now_ms();
     pid_t first = spawn((char *const *)argv, NULL, -1, 0);
     wait_state(f, "S", "running");
     expect_status(f, "S", "running", src, -1, 0);
@@ -1082,8 +1081,6 @@ static void test_ctl_busy_and_cancel(void **state)
     /* the refusal leaves the running attempt's status */
     expect_status(f, "S", "running", src, -1, 0);
     assert_int_equal(wait_child(first, CMD_TIMEOUT_MS, NULL), 0);
-    long long took = now_ms() - t0;
-    assert_true(took >= 1400);
     expect_status(f, "S", "done", src, (long long)src_keys, 0);
     assert_true(sync_hash(f->base, "S", NULL) == src_hash);
 
@@ -1092,8 +1089,11 @@ static void test_ctl_busy_and_cancel(void **state)
     char *line = NULL;
     assert_true(asprintf(&line, "%s\n", src2) > 0);
     pid_t writer = spawn_writer(ctl, line);
+    /* Running means the WRITE is in the daemon; an INTERRUPT that comes
+     * before the daemon registers its callback is still seen
+     * (fuse_req_interrupt_func calls it at once, and the progress callback
+     * asks fuse_req_interrupted), so no sleep is needed here. */
     wait_state(f, "S", "running");
-    sleep_ms(300);
     assert_int_equal(kill(writer, SIGINT), 0);
     int raw = 0;
     rc = wait_child(writer, CMD_TIMEOUT_MS, &raw);
@@ -1538,9 +1538,19 @@ static void test_age_limit(void **state)
     assert_string_equal(v, "B common 0");
     free(v);
 
-    sleep_ms(2500);
-    errno = 0;
-    assert_int_equal(openat(held, "k0", O_RDONLY), -1);
+    /* past version_max_age=1 (and the sweeper's next pass, once a second)
+     * the old version's reads fail: wait for that, not for a fixed time */
+    long long deadline = now_ms() + 10000;
+    for (;;) {
+        errno = 0;
+        int again = openat(held, "k0", O_RDONLY);
+        if (again < 0)
+            break;
+        close(again);
+        if (now_ms() > deadline)
+            fail_msg("the old version still reads 10 s after the switch (max age 1 s)");
+        sleep_ms(50); /* polling the condition */
+    }
     assert_int_equal(errno, ESTALE);
     errno = 0;
     assert_int_equal(openat(held, "k9", O_RDONLY), -1);
