@@ -59,8 +59,9 @@
 #   after      0,600: inside the pause right after the ingest call (expect new)
 # A pause is seen as the daemon thread sleeping in nanosleep (/proc/PID/task/
 # */wchan, else the syscall number); the daemon uses no other sleep.  The pause
-# is checked again right before the kill; a trial whose pause was missed counts
-# as "random" (old or new allowed).
+# is checked again right before the kill; a trial whose pause was reached but
+# had ended by the kill is labelled from the evidence, as a random one is; a
+# trial whose pause was never reached fails.
 #
 # Errors (any one makes the script exit 1): a dump that fails or a fingerprint
 # that is neither old nor new, another sync changed, an outcome contradicting
@@ -325,6 +326,7 @@ for ((trial = 1; trial <= N && !STOP; trial++)); do
         else detail="pause missed"; fi
       else
         detail="pause not seen"
+        fail "the $mode pause was never reached: the trial cannot say where the kill landed"
       fi
       ;;
     ingest)
@@ -342,6 +344,7 @@ for ((trial = 1; trial <= N && !STOP; trial++)); do
         detail="pause end $(printf '%+d' $(( (t - t0) / 1000 - 200 ))) ms"
       else
         detail="pause not seen"
+        fail "the $mode pause was never reached: the trial cannot say where the kill landed"
       fi
       ;;
   esac
