@@ -10,8 +10,9 @@ packages=(
   libjansson-dev libzstd-dev libsqlite3-dev
   # the checks of tools/test.sh: fuzzing, static analysis, memcheck, man page
   clang libclang-rt-14-dev clang-tidy clang-format cppcheck valgrind groff-base
-  # the tests: useradd/userdel (a second user), sha256sum, find, xargs
-  passwd coreutils findutils
+  # the tests: useradd/userdel (a second user), sha256sum, find, xargs; ldb and
+  # sst_dump read STORE/db (SPEC)
+  passwd coreutils findutils rocksdb-tools
 )
 
 missing=()
