@@ -117,6 +117,16 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     wait "$mpid"
     check "the daemon closed the store and exited 0" test $? -eq 0
     check "the held store is unchanged" cmp -s "$tmp/keep.before" <("$bin" dump "$B" keep)
+
+    # The form mount.fuse3 calls, `syncstore STORE MOUNTPOINT -o OPT`, without
+    # -f: the command returns once the daemon serves the mount.
+    expect 0 '' -- "$bin" "$B" "$tmp/mnt" -o ro,version_max_age=60
+    check "the mount.fuse3 form mounts, and the daemon runs in the background" mountpoint -q "$tmp/mnt"
+    expect 0 'resource_types' -- ls "$tmp/mnt/keep"
+    fusermount3 -u "$tmp/mnt"
+    # the daemon closes the store once unmounted: a write then succeeds
+    for _ in $(seq 100); do "$bin" delete "$B" gone-never 2>&1 | grep -q 'held by another' || break; sleep 0.1; done
+    expect 0 'deleted sync keep' -- "$bin" delete "$B" keep
   else
     echo "cli: mounting failed" >&2
     failed=$((failed + 1))
