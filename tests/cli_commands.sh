@@ -33,6 +33,15 @@ printf '%s\n' '{"bucket":"b","key":"k","value":"v"}' \
 expect 0 'loaded 2 lines' -- "$bin" load "$S" --sync s1 "$tmp/good"
 expect 0 '"key":"e/g"' -- "$bin" dump "$S" s1 grants_by_entitlement
 expect 0 '"sync_id":"s1".*"keys":4' -- "$bin" syncs "$S" --json
+# per bucket: keys, and bytes = key + value ("k" and "v"; "e/g" and nothing)
+expect 0 '"buckets":\{"b":\{"keys":1,"bytes":2\},.*"grants_by_entitlement":\{"keys":1,"bytes":3\}' -- "$bin" syncs "$S" --json
+# one sync's dump loads into a new store as that sync, exactly
+"$bin" dump "$S" s1 | "$bin" load "$tmp/copy" >/dev/null 2>&1
+check "dump SYNC | load reproduces the sync" cmp -s <("$bin" dump "$S" s1) <("$bin" dump "$tmp/copy")
+# errors go to stderr only, as "syncstore: error: ..."
+check "an error writes nothing to stdout" test -z "$("$bin" dump "$S" zz 2>/dev/null)"
+check "an error is 'syncstore: error: ...' on stderr" \
+  grep -q "^syncstore: error: store '$S' has no sync 'zz'" <("$bin" dump "$S" zz 2>&1 >/dev/null)
 "$bin" dump "$S" >"$tmp/before"
 
 # Failures leave the store as it was.
@@ -57,6 +66,8 @@ expect 1 "is not a directory" -- "$bin" syncs "$tmp/plain/file"
 c1z=$shared/data/c1z/sync-in-progress.c1z
 if [ -r "$c1z" ]; then
   expect 0 'imported 1 sync' -- "$bin" import "$S" "$c1z"
+  expect 0 'imported 1 sync' -- "$bin" import "$tmp/made-by-import" "$c1z"
+  check "import creates STORE" cmp -s <("$bin" dump "$tmp/made-by-import") <("$bin" dump "$S" 3ARefY5G8eOytquwYgm41Nq07IZ)
   expect 0 '3ARefY5G8eOytquwYgm41Nq07IZ' -- "$bin" syncs "$S"
   "$bin" dump "$S" >"$tmp/before"
   printf 'C1Z3\0rest' >"$tmp/new.c1z"
@@ -95,6 +106,7 @@ expect 3 'empty: the source holds nothing' -- "$bin" compact "$B" "$SRC" keep-no
 mkdir -p "$tmp/emptysrc" && "$bin" load "$tmp/emptysrc" --sync x </dev/null 2>/dev/null
 expect 3 '"outcome":"empty"' -- "$bin" compact "$B" "$tmp/emptysrc" gone --json
 expect 1 "store '$B' has no sync 'gone'" -- "$bin" dump "$B" gone
+expect 2 "sync_id 'a b' has a byte outside" -- "$bin" delete "$B" 'a b'
 expect 0 'deleted sync S' -- "$bin" delete "$B" S
 expect 1 "has no sync 'S'" -- "$bin" delete "$B" S
 check "other syncs untouched by compact and delete" cmp -s "$tmp/keep.before" <("$bin" dump "$B" keep)
@@ -112,6 +124,11 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     expect 0 'keep' -- "$bin" syncs "$B"
     expect 1 "store '$B' is held by another process" -- "$bin" gen "$B" other --grants 5
     expect 1 "store '$B' is held by another process" -- "$bin" compact "$B" "$SRC" S
+    expect 1 "store '$B' is held by another process" -- "$bin" load "$B" --sync other "$tmp/good"
+    expect 1 "store '$B' is held by another process" -- "$bin" delete "$B" keep
+    if [ -r "$c1z" ]; then
+      expect 1 "store '$B' is held by another process" -- "$bin" import "$B" "$c1z"
+    fi
     expect 0 'resource_types' -- ls "$tmp/mnt/keep"
     fusermount3 -u "$tmp/mnt"
     wait "$mpid"
