@@ -138,7 +138,7 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
     # The form mount.fuse3 calls, `syncstore STORE MOUNTPOINT -o OPT`, without
     # -f: the command returns once the daemon serves the mount.
     expect 0 '' -- "$bin" "$B" "$tmp/mnt" -o ro,version_max_age=60
-    check "the mount.fuse3 form mounts, and the daemon runs in the background" mountpoint -q "$tmp/mnt"
+    check "the mount.fuse3 form mounts with the daemon in the background" mountpoint -q "$tmp/mnt"
     expect 0 'resource_types' -- ls "$tmp/mnt/keep"
     fusermount3 -u "$tmp/mnt"
     # the daemon closes the store once unmounted: a write then succeeds
