@@ -14,15 +14,19 @@
 #include "compactor.h"
 #include "engine.h"
 #include "engine_admin.h"
+#include "engine_test.h"
 #include "jsonl.h"
 #include "loader.h"
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -287,7 +291,6 @@ static void test_bad_inputs(void **state)
         assert_int_equal(n, n0);
         assert_int_equal(tu_count_dir(engine_staging_dir(f->base)), 0);
     }
-    /* A source another process holds read-write still works (a secondary). */
     free(missing);
     free(file);
     free(plain);
@@ -309,6 +312,79 @@ static void test_base_held_elsewhere(void **state)
         fail_msg("compact while the base is held: exit %d, '%s'", rc, out);
     free(out);
     free(base_path);
+}
+
+/* Whether a process other than this one holds store's RocksDB LOCK (the
+ * layout: docs/STORE.md). */
+static int lock_held_elsewhere(const char *store)
+{
+    char *lock = NULL;
+    assert_true(asprintf(&lock, "%s/db/LOCK", store) > 0);
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    free(lock);
+    if (fd < 0)
+        return 0;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    close(fd);
+    return held;
+}
+
+/* A source another process holds read-write (here a `syncstore compact` into
+ * it, held in its pause before the ingest) is read as a RocksDB secondary:
+ * the compaction works and copies the source's sync exactly. */
+static void test_source_held_elsewhere(void **state)
+{
+    struct fx *f = *state;
+    engine *src = create_store(f->source);
+    put_sync(src, "S", 300, "held");
+    engine_close(src);
+    char *other = tu_join(f->dir, "other");
+    src = create_store(other);
+    put_sync(src, "X", 10, "x");
+    engine_close(src);
+    const char *bin = getenv("SYNCSTORE_BIN");
+    if (!bin || !*bin)
+        tu_skip("SYNCSTORE_BIN is not set (ctest sets it)");
+
+    fflush(NULL);
+    pid_t holder = fork();
+    assert_true(holder >= 0);
+    if (holder == 0) {
+        setenv(ENGINE_PAUSE_ENV, "4000,0", 1);
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(126);
+        execl(bin, bin, "compact", f->source, other, "X", (char *)NULL);
+        _exit(127);
+    }
+    int held = 0;
+    for (int i = 0; i < 2000 && !held; i++) { /* a guard of 20 s */
+        held = lock_held_elsewhere(f->source);
+        if (!held)
+            usleep(10 * 1000); /* polling the condition */
+    }
+    if (!held) {
+        kill(holder, SIGKILL);
+        waitpid(holder, NULL, 0);
+        fail_msg("the holder never opened the source read-write");
+    }
+    struct compactor_result r;
+    char *msg = NULL;
+    int rc = compactor_run(f->base, f->source, "S", NULL, &r, &msg);
+    int still_held = lock_held_elsewhere(f->source);
+    int status = 0;
+    assert_int_equal(waitpid(holder, &status, 0), holder);
+    if (rc)
+        fail_msg("compacting from a held source: %s", msg ? msg : engine_strerror(rc));
+    assert_true(still_held); /* the compaction ran while the source was held */
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r.outcome, COMPACTOR_DONE);
+    assert_int_equal(count_bucket(f->base, "S", "grants"), 300);
+    src = NULL;
+    assert_int_equal(engine_open(f->source, ENGINE_OPEN_READ_ONLY, &src, NULL), 0);
+    assert_same_sync(f->base, src, "S");
+    engine_close(src);
+    free(other);
 }
 
 /* ---- tiling ---- */
@@ -622,6 +698,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_source_excises, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_held_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_held_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pieces_equal_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_never_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
