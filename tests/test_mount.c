@@ -1080,6 +1080,12 @@ static void test_ctl_busy_and_cancel(void **state)
     free(text);
     /* the refusal leaves the running attempt's status */
     expect_status(f, "S", "running", src, -1, 0);
+    /* a deletion of the same sync meanwhile: EBUSY too, status kept */
+    char *del = mnt_path(f, "ctl/delete/S");
+    const char *nl[] = {"\n"};
+    assert_int_equal(write_parts(del, nl, 1), EBUSY);
+    expect_status(f, "S", "running", src, -1, 0);
+    free(del);
     assert_int_equal(wait_child(first, CMD_TIMEOUT_MS, NULL), 0);
     expect_status(f, "S", "done", src, (long long)src_keys, 0);
     assert_true(sync_hash(f->base, "S", NULL) == src_hash);
