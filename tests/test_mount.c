@@ -1522,6 +1522,74 @@ static int setup_release(void **state)
     return fx_mount(f, NULL, NULL);
 }
 
+/* One open file reads one value and one directory stream lists one
+ * snapshot, across a switch (SPEC "Consistency").  The directory holds more
+ * entries than one getdents() buffer (glibc reads 32 KiB at a time), so the
+ * stream really reads pages of it after the switch. */
+enum { BIG_A = 3000, BIG_B = 3500 };
+
+static int setup_handles(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    struct lines l;
+    const int n[2] = {BIG_A, BIG_B};
+    for (int v = 0; v < 2; v++) {
+        FILE *out = lines_open(&l);
+        char key[64], value[64];
+        for (int i = 0; i < n[v]; i++) {
+            snprintf(key, sizeof key, "big/entry-with-a-longish-name-%05d", i);
+            snprintf(value, sizeof value, "%c value %d", v ? 'B' : 'A', i);
+            put_kv(out, "T", "b", key, value);
+        }
+        lines_load(&l, f, v ? src_path(f, 0, "srcB") : f->base);
+    }
+    return fx_mount(f, NULL, NULL);
+}
+
+static void test_handles_across_switch(void **state)
+{
+    struct fx *f = *state;
+    char *file = mnt_path(f, "T/b/big/entry-with-a-longish-name-00000");
+    char *dir = mnt_path(f, "T/b/big");
+    int fd = open(file, O_RDONLY);
+    assert_true(fd >= 0);
+    char buf[64] = {0};
+    assert_int_equal(read(fd, buf, 3), 3);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t listed = 0;
+    struct dirent *de;
+    while (listed < 10 && (de = readdir(d)) != NULL) /* the first page only */
+        listed += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    assert_int_equal(listed, 10);
+
+    assert_int_equal(sh_compact(f, f->src[0], "T"), 0); /* to B */
+
+    /* the open file goes on with the old value, and rereads it */
+    assert_int_equal(read(fd, buf + 3, sizeof buf - 4), (ssize_t)strlen("A value 0") - 3);
+    assert_string_equal(buf, "A value 0");
+    memset(buf, 0, sizeof buf);
+    assert_int_equal(pread(fd, buf, sizeof buf - 1, 0), (ssize_t)strlen("A value 0"));
+    assert_string_equal(buf, "A value 0");
+    close(fd);
+    /* the open stream lists the old directory to its end */
+    while ((de = readdir(d)) != NULL)
+        listed += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    assert_int_equal(listed, BIG_A);
+    /* while a new open and a new listing see B */
+    char *v = cat_path(f, "T/b/big/entry-with-a-longish-name-00000");
+    assert_string_equal(v, "B value 0");
+    free(v);
+    char *out = NULL;
+    assert_int_equal(sh(&out, "ls -1 \"$1\" | wc -l", dir, NULL), 0);
+    assert_int_equal(strtoull(out, NULL, 10), BIG_B);
+    free(out);
+    free(file);
+    free(dir);
+}
+
 static void test_age_limit(void **state)
 {
     struct fx *f = *state;
@@ -1753,6 +1821,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_stale_cache, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_traversal_consistency, setup_traverse, teardown),
         cmocka_unit_test_setup_teardown(test_age_limit, setup_age, teardown),
+        cmocka_unit_test_setup_teardown(test_handles_across_switch, setup_handles, teardown),
         cmocka_unit_test_setup_teardown(test_old_versions_released, setup_release, teardown),
         cmocka_unit_test_setup_teardown(test_unmount_clean, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
