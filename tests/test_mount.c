@@ -1767,6 +1767,68 @@ static void expect_refused(int rc, const char *what)
         fail_msg("%s: %d (%s), expected EROFS or EACCES", what, rc, strerror(errno));
 }
 
+/* The largest value SPEC allows (64 MiB) is a file of exactly that size
+ * whose bytes are the value's, read in pieces as cat and cmp read. */
+static char big_byte(size_t i)
+{
+    return (char)('a' + (i * 7 + i / 4099) % 26);
+}
+
+static int setup_big_value(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    char *lines = tu_join(f->dir, "big.jsonl");
+    FILE *out = fopen(lines, "w");
+    assert_non_null(out);
+    fputs("{\"sync\":\"S\",\"bucket\":\"b\",\"key\":\"big\",\"value\":\"", out);
+    for (size_t i = 0; i < ENGINE_VALUE_MAX; i++)
+        fputc(big_byte(i), out);
+    fputs("\"}\n{\"sync\":\"S\",\"bucket\":\"b\",\"key\":\"small\",\"value\":\"s\"}\n", out);
+    assert_int_equal(fclose(out), 0);
+    assert_int_equal(syncstore("load", f->base, lines, NULL), 0);
+    unlink(lines);
+    free(lines);
+    return fx_mount(f, NULL, NULL);
+}
+
+static void test_big_value(void **state)
+{
+    struct fx *f = *state;
+    char *path = mnt_path(f, "S/b/big");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, ENGINE_VALUE_MAX);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    size_t at = 0;
+    char buf[128 * 1024];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != big_byte(at + (size_t)i))
+                fail_msg("byte %zu of the 64 MiB value differs", at + (size_t)i);
+        at += (size_t)n;
+    }
+    close(fd);
+    assert_int_equal(at, ENGINE_VALUE_MAX);
+    /* a read from the middle, as a pager's seek does */
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    size_t mid = ENGINE_VALUE_MAX / 2 + 12345;
+    assert_int_equal(pread(fd, buf, 4096, (off_t)mid), 4096);
+    for (size_t i = 0; i < 4096; i++)
+        assert_int_equal(buf[i], big_byte(mid + i));
+    close(fd);
+    char *v = cat_path(f, "S/b/small");
+    assert_string_equal(v, "s");
+    free(v);
+    free(path);
+}
+
 static void test_read_only(void **state)
 {
     struct fx *f = *state;
@@ -1850,6 +1912,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handles_across_switch, setup_handles, teardown),
         cmocka_unit_test_setup_teardown(test_old_versions_released, setup_release, teardown),
         cmocka_unit_test_setup_teardown(test_unmount_clean, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_big_value, setup_big_value, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
