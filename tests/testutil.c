@@ -87,22 +87,24 @@ int tu_read_file(const char *path, char **out, size_t *len)
     FILE *in = fopen(path, "rb");
     if (!in)
         return -errno;
-    char *data = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 64;
+    char *data = malloc(cap);
     int c;
-    while ((c = fgetc(in)) != EOF) {
+    while (data && (c = fgetc(in)) != EOF) {
         if (n + 1 >= cap) {
-            cap = cap ? 2 * cap : 64;
-            char *more = realloc(data, cap);
-            if (!more)
-                fail_msg("out of memory");
+            char *more = realloc(data, cap *= 2);
+            if (!more) {
+                free(data);
+                data = NULL;
+                break;
+            }
             data = more;
         }
         data[n++] = (char)c;
     }
     fclose(in);
-    if (!data && !(data = malloc(1)))
-        fail_msg("out of memory");
+    if (!data)
+        return -ENOMEM;
     data[n] = '\0';
     *out = data;
     if (len)
