@@ -89,22 +89,25 @@ int tu_read_file(const char *path, char **out, size_t *len)
         return -errno;
     size_t n = 0, cap = 64;
     char *data = malloc(cap);
+    if (!data) {
+        fclose(in);
+        return -ENOMEM;
+    }
     int c;
-    while (data && (c = fgetc(in)) != EOF) {
+    while ((c = fgetc(in)) != EOF) {
         if (n + 1 >= cap) {
-            char *more = realloc(data, cap *= 2);
+            char *more = realloc(data, cap * 2);
             if (!more) {
                 free(data);
-                data = NULL;
-                break;
+                fclose(in);
+                return -ENOMEM;
             }
             data = more;
+            cap *= 2;
         }
         data[n++] = (char)c;
     }
     fclose(in);
-    if (!data)
-        return -ENOMEM;
     data[n] = '\0';
     *out = data;
     if (len)
