@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "commands.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,10 @@ int cmd_dump(int argc, char **argv)
                       : args[1] ? engine_iter_new_sync(e, NULL, args[1])
                                 : engine_iter_new_all(e, NULL);
     struct buf line = BUF_INIT;
+    if (!it) {
+        status = cli_fail(-ENOMEM, NULL, args[0]);
+        goto out;
+    }
     for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
         struct engine_key_parts p;
         int rc = engine_iter_parts(it, &p, &msg);
@@ -76,6 +81,10 @@ int cmd_dump(int argc, char **argv)
         buf_add_json_bytes_field(&line, "key", p.key, p.key_len, 0);
         buf_add_json_bytes_field(&line, "value", v, vlen, 0);
         buf_add(&line, "}\n", 2);
+        if ((rc = buf_error(&line))) {
+            status = cli_fail(rc, NULL, args[0]);
+            goto out;
+        }
         if (fwrite(line.data, 1, line.len, stdout) != line.len) {
             cli_error("cannot write the dump to standard output");
             status = EXIT_WORK;
