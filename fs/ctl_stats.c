@@ -10,7 +10,9 @@
 #include "engine_admin.h"
 #include "fs_i.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One sync's figures (under fs->lock; bytes read before). */
@@ -40,9 +42,12 @@ static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t byt
 
 /* Store-wide figures, then every sync of the store (one seek each) and every
  * sync this mount compacted or deleted that is gone.  *out is malloc'd. */
-void stats_text(struct fs *fs, char **out, size_t *len)
+int stats_text(struct fs *fs, char **out, size_t *len)
 {
+    *out = NULL;
     FILE *f = open_memstream(out, len);
+    if (!f)
+        return -ENOMEM;
     double now = fs_now();
     pthread_mutex_lock(&fs->lock);
     size_t versions = 0, superseded = 0;
@@ -96,5 +101,10 @@ void stats_text(struct fs *fs, char **out, size_t *len)
     }
     engine_snapshot_free(fs->e, snap);
     fputs("}}\n", f);
-    fclose(f);
+    if (ferror(f) | fclose(f)) {
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
 }

@@ -46,10 +46,13 @@ void status_json_string(FILE *f, const char *s)
 }
 
 /* The record of a status, malloc'd into *out; a running attempt's seconds
- * are counted up to now when running_now. */
-static void status_json(const struct status *st, int running_now, char **out, size_t *len)
+ * are counted up to now when running_now.  0, or -ENOMEM (*out NULL). */
+static int status_json(const struct status *st, int running_now, char **out, size_t *len)
 {
+    *out = NULL;
     FILE *f = open_memstream(out, len);
+    if (!f)
+        return -ENOMEM;
     fprintf(f, "{\"sync_id\":\"%s\",\"state\":\"%s\",\"source\":", st->sync_id, st->state);
     status_json_string(f, st->source);
     double secs = running_now ? fs_now() - st->started : st->seconds;
@@ -57,14 +60,20 @@ static void status_json(const struct status *st, int running_now, char **out, si
             (unsigned long long)st->keys, (unsigned long long)st->bytes, secs);
     status_json_string(f, st->error);
     fputs("}\n", f);
-    fclose(f);
+    if (ferror(f) | fclose(f)) {
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 void status_persist(struct fs *fs, const struct status *st)
 {
     char *json = NULL;
     size_t len = 0;
-    status_json(st, 0, &json, &len);
+    if (status_json(st, 0, &json, &len))
+        return; /* unpersisted, as when the put below fails */
     char name[sizeof STATUS_PREFIX + ENGINE_SYNC_ID_MAX];
     status_name(name, sizeof name, st->sync_id);
     engine_meta_put(fs->e, name, json, len, NULL);
@@ -138,21 +147,22 @@ struct status *status_find(struct fs *fs, const char *sync_id)
     return NULL;
 }
 
-void status_text(struct fs *fs, const char *sync_id, char **out, size_t *len)
+int status_text(struct fs *fs, const char *sync_id, char **out, size_t *len)
 {
     pthread_mutex_lock(&fs->lock);
     struct status *st = status_find(fs, sync_id);
     if (st) {
-        status_json(st, st->running, out, len);
+        int rc = status_json(st, st->running, out, len);
         pthread_mutex_unlock(&fs->lock);
-        return;
+        return rc;
     }
     pthread_mutex_unlock(&fs->lock);
-    if (status_load(fs, sync_id, out, len) == 0)
-        return;
+    int rc = status_load(fs, sync_id, out, len);
+    if (rc != -ENOENT)
+        return rc;
     struct status none = {.state = "none"};
     snprintf(none.sync_id, sizeof none.sync_id, "%s", sync_id);
-    status_json(&none, 0, out, len);
+    return status_json(&none, 0, out, len);
 }
 
 int status_exists(struct fs *fs, const char *sync_id)
@@ -163,11 +173,9 @@ int status_exists(struct fs *fs, const char *sync_id)
     if (found)
         return 1;
     char *v = NULL;
-    if (status_load(fs, sync_id, &v, NULL) == 0) {
-        free(v);
-        return 1;
-    }
-    return 0;
+    int rc = status_load(fs, sync_id, &v, NULL);
+    free(v);
+    return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 
 int status_begin(struct fs *fs, const char *sync_id, const char *source, struct status **out)

@@ -68,10 +68,16 @@ static void file_open_ctl(fuse_req_t req, struct fs *fs, struct node *n, struct 
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    int rc = 0;
     if (n->kind == K_CTL_STATS)
-        stats_text(fs, &h->text, &h->len);
+        rc = stats_text(fs, &h->text, &h->len);
     else if (n->kind == K_COMPACT_FILE)
-        status_text(fs, n->prefix, &h->text, &h->len);
+        rc = status_text(fs, n->prefix, &h->text, &h->len);
+    if (rc) {
+        free(h);
+        fuse_reply_err(req, rc == -ENOMEM ? ENOMEM : EIO);
+        return;
+    }
     h->data = h->text;
     file_track(fs, h);
     fi->fh = (uint64_t)(uintptr_t)h;

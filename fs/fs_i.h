@@ -289,9 +289,11 @@ void status_end(struct fs *fs, struct status *st, int rc, const char *state, uin
 /* Persists a status as metadata status/<sync_id>, so that it survives a remount. */
 void status_persist(struct fs *fs, const struct status *st);
 /* The status text of a sync (malloc'd JSON, the caller frees): this mount's
- * attempt, else the persisted one, else state "none".  Takes fs->lock. */
-void status_text(struct fs *fs, const char *sync_id, char **out, size_t *len);
-/* Whether the sync has a status (this mount's or a persisted one). */
+ * attempt, else the persisted one, else state "none".  Takes fs->lock.
+ * 0, or a negative error (-ENOMEM; the persisted record unreadable). */
+int status_text(struct fs *fs, const char *sync_id, char **out, size_t *len);
+/* Whether the sync has a status (this mount's or a persisted one): 1, 0, or a
+ * negative error. */
 int status_exists(struct fs *fs, const char *sync_id);
 /* The first sync after `after` with a persisted status, into out
  * (ENGINE_SYNC_ID_MAX + 1 bytes): 1 found, 0 none, or a negative error. */
@@ -305,7 +307,7 @@ void status_json_string(FILE *f, const char *s);
 
 /* ---- /ctl/stats (ctl_stats.c) ---- */
 
-/* The /ctl/stats text, malloc'd; the caller frees it. */
-void stats_text(struct fs *fs, char **out, size_t *len);
+/* The /ctl/stats text, malloc'd; the caller frees it.  0, or -ENOMEM. */
+int stats_text(struct fs *fs, char **out, size_t *len);
 
 #endif
