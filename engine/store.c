@@ -200,12 +200,13 @@ out:
     return rc;
 }
 
-/* 1 when the directory holds nothing but what an interrupted creation leaves. */
+/* 1 when the directory holds nothing but what an interrupted creation leaves,
+ * 0 when it holds more, -errno when it cannot be listed. */
 static int dir_is_creatable(const char *path)
 {
     DIR *d = opendir(path);
     if (!d)
-        return 0;
+        return -errno;
     struct dirent *de;
     int ok = 1;
     while ((de = readdir(d))) {
@@ -295,12 +296,13 @@ static char *make_log_dir(void)
     return dir;
 }
 
-/* 1 when another process holds a lock on db/LOCK (a read-write RocksDB open). */
+/* 1 when another process holds a lock on db/LOCK (a read-write RocksDB open),
+ * 0 when not (or no LOCK to look at), -ENOMEM. */
 static int lock_held_elsewhere(const char *db_path)
 {
     char *lock = engine_path_join(db_path, "LOCK");
     if (!lock)
-        return 0;
+        return -ENOMEM;
     int fd = open(lock, O_RDONLY | O_CLOEXEC);
     free(lock);
     if (fd < 0)
@@ -346,6 +348,23 @@ static rocksdb_options_t *make_options(int create, int statistics)
     return o;
 }
 
+/* Undoes a creation that failed after RocksDB made db/ (dir_is_creatable
+ * found none): db/ and staging go, so that the directory is left empty and the
+ * next creation can begin again (with db/ there, it would refuse the
+ * directory as not a store).  Only while this open holds db/'s lock and no
+ * marker is there: another process's store is never touched. */
+static void undo_create(engine *e)
+{
+    int version;
+    if (!e->db || format_read(e->path, &version, NULL) != -ENOENT)
+        return;
+    engine_reclaim_stop(e);
+    rocksdb_close(e->db);
+    e->db = NULL;
+    remove_flat_dir(AT_FDCWD, e->db_path);
+    rmdir(e->staging);
+}
+
 int engine_open(const char *path, int flags, engine **out, char **msg)
 {
     int create = (flags & ENGINE_OPEN_CREATE) != 0;
@@ -389,7 +408,11 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
         free(why);
         return rc;
     }
-    if (version == 0 && !(create && dir_is_creatable(path)))
+    int creatable = version == 0 && create ? dir_is_creatable(path) : 0;
+    if (creatable < 0)
+        return engine_msgf(msg, creatable, "cannot open store '%s': %s", path,
+                           engine_strerror(creatable));
+    if (version == 0 && !creatable)
         return engine_msgf(msg, ENGINE_ENOTSTORE,
                            "'%s' is not a syncstore store (no FORMAT marker)%s", path,
                            create ? " and not empty" : "");
@@ -428,7 +451,12 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
             goto fail;
         }
         rocksdb_options_set_db_log_dir(e->options, e->log_dir);
-        if (lock_held_elsewhere(e->db_path)) {
+        int held = lock_held_elsewhere(e->db_path);
+        if (held < 0) {
+            rc = held;
+            goto fail;
+        }
+        if (held) {
             e->secondary = 1;
             rocksdb_options_set_max_open_files(e->options, -1);
             e->db = rocksdb_open_as_secondary(e->options, e->db_path, e->log_dir, &err);
@@ -466,6 +494,8 @@ int engine_open(const char *path, int flags, engine **out, char **msg)
     *out = e;
     return 0;
 fail:
+    if (version == 0) /* past dir_is_creatable: this open was creating the store */
+        undo_create(e);
     engine_free_fields(e);
     return rc;
 }

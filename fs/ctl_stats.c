@@ -60,6 +60,7 @@ static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t byt
  * sync this mount compacted or deleted that is gone.  *out is malloc'd. */
 int stats_text(struct fs *fs, char **out, size_t *len)
 {
+    *out = NULL;
     engine_snapshot *snap;
     if (engine_snapshot_new(fs->e, &snap, NULL))
         return -ENOMEM;

@@ -132,7 +132,9 @@ int status_exists(struct fs *fs, const char *sync_id)
     struct engine_status rec = {0};
     int rc = engine_status_get(fs->e, sync_id, &rec, NULL);
     engine_status_release(&rec);
-    return rc == 0 || rc == -EINVAL; /* a record, readable or not */
+    if (rc == 0 || rc == -EINVAL) /* a record, readable or not */
+        return 1;
+    return rc == -ENOENT ? 0 : rc;
 }
 
 int status_begin(struct fs *fs, const char *sync_id, const char *source, struct status **out)

@@ -287,9 +287,10 @@ void status_end(struct fs *fs, struct status *st, int rc, enum engine_status_sta
 void status_persist(struct fs *fs, const struct status *st);
 /* The status text of a sync (malloc'd JSON, the caller frees): this mount's
  * attempt, else the persisted one, else state "none".  Takes fs->lock.
- * 0, -ENOMEM, or an error reading the store. */
+ * 0, or a negative error (-ENOMEM; the persisted record unreadable). */
 int status_text(struct fs *fs, const char *sync_id, char **out, size_t *len);
-/* Whether the sync has a status (this mount's or a persisted one). */
+/* Whether the sync has a status (this mount's or a persisted one): 1, 0, or a
+ * negative error. */
 int status_exists(struct fs *fs, const char *sync_id);
 /* The first sync after `after` with a persisted status, into out
  * (ENGINE_SYNC_ID_MAX + 1 bytes): 1 found, 0 none, or a negative error. */

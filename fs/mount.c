@@ -98,12 +98,15 @@ static void err_line(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* Splits one -o argument: ours are taken, the rest appended to fuse_opts. */
+/* Splits one -o argument: ours are taken, the rest appended to fuse_opts.
+ * 0, or the exit status after the message: 2 a bad option, 1 out of memory. */
 static int take_options(struct mount_args *a, const char *list)
 {
     char *copy = strdup(list);
-    if (!copy)
-        return -1;
+    if (!copy) {
+        err_line("cannot read -o '%s': %s", list, strerror(ENOMEM));
+        return 1;
+    }
     char *save = NULL;
     for (char *opt = strtok_r(copy, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
         if (!strncmp(opt, "version_max_age=", 16)) {
@@ -112,7 +115,7 @@ static int take_options(struct mount_args *a, const char *list)
             if (*end || v < 0) {
                 err_line("-o version_max_age needs a number of seconds, got '%s'", opt + 16);
                 free(copy);
-                return -1;
+                return 2;
             }
             a->version_max_age = v;
         } else if (!strncmp(opt, "threads=", 8)) {
@@ -121,7 +124,7 @@ static int take_options(struct mount_args *a, const char *list)
             if (*end || v < 2 || v > 100000) {
                 err_line("-o threads needs a number from 2 to 100000, got '%s'", opt + 8);
                 free(copy);
-                return -1;
+                return 2;
             }
             a->threads = (unsigned)v;
         } else if (!strcmp(opt, "foreground")) {
@@ -137,8 +140,9 @@ static int take_options(struct mount_args *a, const char *list)
             size_t old = a->fuse_opts ? strlen(a->fuse_opts) : 0, len = strlen(opt);
             char *joined = realloc(a->fuse_opts, old + len + 2);
             if (!joined) {
+                err_line("cannot read -o '%s': %s", list, strerror(ENOMEM));
                 free(copy);
-                return -1;
+                return 1;
             }
             if (old)
                 joined[old++] = ',';
@@ -150,13 +154,15 @@ static int take_options(struct mount_args *a, const char *list)
     return 0;
 }
 
+/* 0 to go on, -1 after the help, or the exit status after the message. */
 static int parse_args(int argc, char **argv, int first, struct mount_args *a)
 {
+    int st;
     for (int i = first; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             fputs(usage, stdout);
-            return 1;
+            return -1;
         } else if (!strcmp(s, "-f")) {
             a->foreground = 1;
         } else if (!strcmp(s, "-d")) {
@@ -167,11 +173,11 @@ static int parse_args(int argc, char **argv, int first, struct mount_args *a)
                 err_line("-o needs options (see 'syncstore mount --help')");
                 return 2;
             }
-            if (take_options(a, argv[i]))
-                return 2;
+            if ((st = take_options(a, argv[i])))
+                return st;
         } else if (!strncmp(s, "-o", 2)) {
-            if (take_options(a, s + 2))
-                return 2;
+            if ((st = take_options(a, s + 2)))
+                return st;
         } else if (s[0] == '-' && s[1]) {
             err_line("unknown option '%s' for mount (see 'syncstore mount --help')", s);
             return 2;
@@ -243,7 +249,7 @@ int fs_main(int argc, char **argv)
     int status = parse_args(argc, argv, 1, &a);
     if (status) {
         free(a.fuse_opts);
-        return status == 1 ? 0 : status;
+        return status < 0 ? 0 : status;
     }
 
     /* Check the store before forking: it opens, and no one else holds it. */
@@ -256,14 +262,19 @@ int fs_main(int argc, char **argv)
     int rc;
 
     char *store_abs = realpath(a.store, NULL);
+    int nomem = !store_abs && errno == ENOMEM;
     /* libfuse keeps the mountpoint as given to unmount it at exit, after the
      * daemon's chdir("/"): make it absolute (a /dev/fd/N is kept as is). */
-    char *mnt_abs = strncmp(a.mountpoint, "/dev/fd/", 8) ? realpath(a.mountpoint, NULL) : NULL;
+    char *mnt_abs = NULL;
+    if (strncmp(a.mountpoint, "/dev/fd/", 8) && !(mnt_abs = realpath(a.mountpoint, NULL)))
+        nomem |= errno == ENOMEM;
     const char *mountpoint = mnt_abs ? mnt_abs : a.mountpoint;
     char *fsname = NULL;
     if (asprintf(&fsname, "fsname=syncstore:%s,subtype=syncstore",
-                 store_abs ? store_abs : a.store) < 0)
+                 store_abs ? store_abs : a.store) < 0) {
         fsname = NULL;
+        nomem = 1;
+    }
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     fuse_opt_add_arg(&args, "syncstore");
     if (a.debug)
@@ -277,9 +288,13 @@ int fs_main(int argc, char **argv)
         fuse_opt_add_arg(&args, a.fuse_opts);
     }
 
-    struct fs *fs = fs_new(a.version_max_age);
+    struct fs *fs = nomem ? NULL : fs_new(a.version_max_age);
     struct fuse_session *se = fs ? fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs) : NULL;
     status = 1;
+    if (!fs) {
+        err_line("cannot mount '%s': %s", a.store, strerror(ENOMEM));
+        goto out;
+    }
     if (!se) {
         err_line("cannot start FUSE with options '%s' (see 'syncstore mount --help')",
                  a.fuse_opts ? a.fuse_opts : "");

@@ -69,9 +69,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             break;
         /* compact/<sync_id>: a sync with a status, or one the base holds
          * (its state "none") */
-        if (p->kind == K_CTL_COMPACT
-                ? !status_exists(fs, name) && engine_sync_exists(fs->e, NULL, name, NULL) != 1
-                : engine_sync_exists(fs->e, NULL, name, NULL) != 1)
+        int has = p->kind == K_CTL_COMPACT ? status_exists(fs, name) : 0;
+        if (has == 0)
+            has = engine_sync_exists(fs->e, NULL, name, NULL);
+        if (has < 0)
+            err = has == -ENOMEM ? ENOMEM : EIO;
+        if (has != 1)
             break;
         pthread_mutex_lock(&fs->lock);
         n = node_get(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL,

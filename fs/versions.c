@@ -152,10 +152,11 @@ int version_lookup(struct fs *fs, struct node *root, const char *name, struct no
         }
         int64_t t;
         nv->mtime = engine_sync_time(fs->e, name, &t) == 0 ? (time_t)t : fs->mount_time;
-        if (engine_sync_exists(fs->e, nv->snap->snap, name, NULL) != 1) {
+        int exists = engine_sync_exists(fs->e, nv->snap->snap, name, NULL);
+        if (exists != 1) {
             version_snap_put(fs, nv->snap);
             free(nv);
-            return ENOENT;
+            return exists == 0 ? ENOENT : exists == -ENOMEM ? ENOMEM : EIO;
         }
         pthread_mutex_lock(&fs->lock);
         if (fs->switch_gen != gen && attempt < 8) {

@@ -212,6 +212,10 @@ void bench_print_json(const struct bench *b, int memory_fs, int kept)
                  target_ops[t[i].kind], t[i].target, target_pass(&t[i]) ? "true" : "false");
     }
     buf_adds(&j, "]}");
-    puts(j.data);
+    if (buf_error(&j))
+        fprintf(stderr, "syncstore: error: cannot print the report: %s\n",
+                engine_strerror(buf_error(&j)));
+    else
+        puts(j.data);
     buf_release(&j);
 }

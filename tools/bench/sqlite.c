@@ -158,6 +158,8 @@ static int sqlite_bind_record(sqlite3_stmt *st, const struct sqlite_table *t, js
                                    c1z_table_bucket(t->table));
             buf_reset(tmp);
             buf_addf(tmp, "%s:%s", type, id);
+            if (buf_error(tmp))
+                return -ENOMEM;
             sqlite3_bind_text(st, col, tmp->data, (int)tmp->len, SQLITE_TRANSIENT);
         } else {
             const char *s = json_field(obj, f);
@@ -182,6 +184,8 @@ static int sqlite_fill_bucket(sqlite3 *db, engine *e, const struct sqlite_table 
     for (int i = 0; i < t->nfields; i++)
         buf_addf(&sql, "%s?%d", i ? ", " : "", i + 1);
     buf_addc(&sql, ')');
+    if ((rc = buf_error(&sql)))
+        goto out;
     if (sqlite3_prepare_v2(db, sql.data, -1, &st, NULL) != SQLITE_OK) {
         rc = sql_fail(db, sql.data, msg);
         goto out;
@@ -286,7 +290,8 @@ int bench_phase_sqlite(struct bench *b)
     buf_adds(&sql, "ATTACH DATABASE ");
     buf_add_json_string(&sql, b->sqlite_source, strlen(b->sqlite_source));
     buf_adds(&sql, " AS src");
-    if ((rc = sql_exec(db, sql.data, &msg)) || (rc = sql_exec(db, "BEGIN", &msg)))
+    if ((rc = buf_error(&sql)) || (rc = sql_exec(db, sql.data, &msg)) ||
+        (rc = sql_exec(db, "BEGIN", &msg)))
         goto out;
     for (size_t i = 0; i < SQLITE_NTABLES; i++) {
         const struct sqlite_table *t = &sqlite_tables[i];
@@ -294,14 +299,16 @@ int bench_phase_sqlite(struct bench *b)
         buf_reset(&sql);
         const char *table = c1z_table_name(t->table);
         buf_addf(&sql, "DELETE FROM main.%s WHERE sync_id = ?1", table);
-        if ((rc = sql_run_sync(db, sql.data, BENCH_SYNC, &b->sqlite_deleted, &msg)))
+        if ((rc = buf_error(&sql)) ||
+            (rc = sql_run_sync(db, sql.data, BENCH_SYNC, &b->sqlite_deleted, &msg)))
             goto out;
         double tm = bench_now();
         b->sqlite_delete_seconds += tm - ts;
         buf_reset(&sql);
         buf_addf(&sql, "INSERT INTO main.%s (%s) SELECT %s FROM src.%s WHERE sync_id = ?1", table,
                  t->columns, t->columns, table);
-        if ((rc = sql_run_sync(db, sql.data, BENCH_SYNC, &b->sqlite_inserted, &msg)))
+        if ((rc = buf_error(&sql)) ||
+            (rc = sql_run_sync(db, sql.data, BENCH_SYNC, &b->sqlite_inserted, &msg)))
             goto out;
         b->sqlite_insert_seconds += bench_now() - tm;
     }

@@ -67,8 +67,9 @@ static int on_progress(void *arg, uint64_t keys, uint64_t bytes)
     return interrupted;
 }
 
-static void print_result(int json, const char *what, const char *sync_id, const char *source,
-                         const struct compactor_result *r)
+/* 0, or 1 (EXIT_WORK) when the JSON form cannot be made, after the work was done. */
+static int print_result(int json, const char *what, const char *sync_id, const char *source,
+                        const struct compactor_result *r)
 {
     if (json) {
         struct buf b = BUF_INIT;
@@ -86,9 +87,14 @@ static void print_result(int json, const char *what, const char *sync_id, const 
                  (unsigned long long)r->bytes, (unsigned long long)r->pieces,
                  (unsigned long long)r->sst_bytes, r->seconds, r->ingest_seconds,
                  r->reclaim_seconds);
-        puts(b.data);
+        int rc = buf_error(&b);
+        if (rc)
+            cli_error("%s sync %s, but cannot print the result: %s", what, sync_id,
+                      engine_strerror(rc));
+        else
+            puts(b.data);
         buf_release(&b);
-        return;
+        return rc ? EXIT_WORK : 0;
     }
     if (!source)
         printf("%s sync %s (%.3f s, switch %.1f ms%s)\n", what, sync_id, r->seconds,
@@ -102,6 +108,7 @@ static void print_result(int json, const char *what, const char *sync_id, const 
                what, sync_id, compactor_outcome_name(r->outcome), (unsigned long long)r->keys,
                (double)r->bytes / 1e6, (unsigned long long)r->pieces, r->pieces == 1 ? "" : "s",
                r->seconds, r->ingest_seconds * 1e3, r->reclaim_seconds > 0 ? ", reclaimed" : "");
+    return 0;
 }
 
 /* --piece-size BYTES: at least COMPACTOR_PIECE_MIN, at most 1 TiB. */
@@ -184,8 +191,9 @@ static int run(int argc, char **argv, int is_delete)
     } else if (rc) {
         status = cli_fail(rc, msg, store);
     } else {
-        print_result(json, is_delete ? "deleted" : "compacted", sync_id, source, &r);
-        status = !is_delete && r.outcome == COMPACTOR_EMPTY ? EXIT_EMPTY : 0;
+        status = print_result(json, is_delete ? "deleted" : "compacted", sync_id, source, &r);
+        if (!status && !is_delete && r.outcome == COMPACTOR_EMPTY)
+            status = EXIT_EMPTY;
     }
     engine_close(e);
     return status;

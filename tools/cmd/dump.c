@@ -81,6 +81,10 @@ int cmd_dump(int argc, char **argv)
         buf_add_json_bytes_field(&line, "key", p.key, p.key_len, 0);
         buf_add_json_bytes_field(&line, "value", v, vlen, 0);
         buf_add(&line, "}\n", 2);
+        if ((rc = buf_error(&line))) {
+            status = cli_fail(rc, NULL, args[0]);
+            goto out;
+        }
         if (fwrite(line.data, 1, line.len, stdout) != line.len) {
             cli_error("cannot write the dump to standard output");
             status = EXIT_WORK;

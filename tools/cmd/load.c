@@ -98,9 +98,12 @@ int cmd_load(int argc, char **argv)
             goto out;
         }
     }
+    int err = errno;
     free(line);
-    if (ferror(in)) {
-        cli_error("cannot read '%s': %s; nothing was stored", name, strerror(errno));
+    /* getline() also returns -1 when the line cannot grow (ENOMEM), and glibc
+     * before 2.37 sets no error flag then: only the end of the file ends it. */
+    if (ferror(in) || !feof(in)) {
+        cli_error("cannot read '%s': %s; nothing was stored", name, strerror(err ? err : EIO));
         status = EXIT_WORK;
         goto out;
     }

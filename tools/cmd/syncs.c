@@ -46,7 +46,8 @@ static void print_bucket(struct printer *p, const char *bucket, struct counts c)
     p->buckets_in_sync++;
 }
 
-static void begin_sync(struct printer *p, const char *sync, size_t len)
+/* 0, or -ENOMEM when the JSON form cannot be made. */
+static int begin_sync(struct printer *p, const char *sync, size_t len)
 {
     memcpy(p->sync, sync, len);
     p->sync[len] = '\0';
@@ -55,9 +56,13 @@ static void begin_sync(struct printer *p, const char *sync, size_t len)
     if (p->json) {
         struct buf b = BUF_INIT;
         buf_add_json_string(&b, p->sync, len);
-        printf("%s{\"sync_id\":%s,\"buckets\":{", p->syncs_printed ? ",\n " : "", b.data);
+        int rc = buf_error(&b);
+        if (!rc)
+            printf("%s{\"sync_id\":%s,\"buckets\":{", p->syncs_printed ? ",\n " : "", b.data);
         buf_release(&b);
+        return rc;
     }
+    return 0;
 }
 
 static void end_sync(struct printer *p)
@@ -119,7 +124,10 @@ int cmd_syncs(int argc, char **argv)
             if (new_sync) {
                 if (in_sync)
                     end_sync(&p);
-                begin_sync(&p, k.sync_id, k.sync_id_len);
+                if ((rc = begin_sync(&p, k.sync_id, k.sync_id_len))) {
+                    status = cli_fail(rc, NULL, store);
+                    goto out;
+                }
                 in_sync = 1;
             }
             memcpy(bucket, k.bucket, k.bucket_len);

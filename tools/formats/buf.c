@@ -21,6 +21,7 @@ void buf_init(struct buf *b)
     b->data = empty_buf;
     b->len = 0;
     b->cap = 0;
+    b->oom = 0;
 }
 
 void buf_release(struct buf *b)
@@ -37,29 +38,38 @@ void buf_reset(struct buf *b)
         b->data[0] = '\0';
 }
 
-void buf_grow(struct buf *b, size_t extra)
+int buf_grow(struct buf *b, size_t extra)
 {
     if (!b->data)
         buf_init(b);
+    if (b->oom)
+        return -ENOMEM;
     if (b->len + extra + 1 <= b->cap)
-        return;
+        return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + extra + 1)
         cap *= 2;
     char *p = b->cap ? realloc(b->data, cap) : malloc(cap);
     if (!p) {
-        fprintf(stderr, "syncstore: error: out of memory (%zu bytes)\n", cap);
-        abort();
+        b->oom = 1;
+        return -ENOMEM;
     }
     if (!b->cap)
         p[0] = '\0';
     b->data = p;
     b->cap = cap;
+    return 0;
+}
+
+int buf_error(const struct buf *b)
+{
+    return b->oom ? -ENOMEM : 0;
 }
 
 void buf_add(struct buf *b, const void *data, size_t len)
 {
-    buf_grow(b, len);
+    if (buf_grow(b, len))
+        return;
     if (len)
         memcpy(b->data + b->len, data, len);
     b->len += len;
@@ -73,7 +83,8 @@ void buf_adds(struct buf *b, const char *s)
 
 void buf_addc(struct buf *b, char c)
 {
-    buf_grow(b, 1);
+    if (buf_grow(b, 1))
+        return;
     b->data[b->len++] = c;
     b->data[b->len] = '\0';
 }
@@ -84,9 +95,8 @@ void buf_addf(struct buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0 || buf_grow(b, (size_t)n))
         return;
-    buf_grow(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -95,8 +105,10 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 
 char *buf_detach(struct buf *b, size_t *len)
 {
-    if (!b->cap)
-        buf_grow(b, 0);
+    if ((!b->cap && buf_grow(b, 0)) || b->oom) {
+        buf_release(b);
+        return NULL;
+    }
     char *p = b->data;
     if (len)
         *len = b->len;
@@ -147,7 +159,8 @@ void buf_add_json_string(struct buf *b, const void *data, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = data;
-    buf_grow(b, len + 2);
+    if (buf_grow(b, len + 2))
+        return;
     buf_addc(b, '"');
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len; i++) {
@@ -187,7 +200,8 @@ static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 void buf_add_base64(struct buf *b, const void *data, size_t len)
 {
     const unsigned char *s = data;
-    buf_grow(b, (len + 2) / 3 * 4);
+    if (buf_grow(b, (len + 2) / 3 * 4))
+        return;
     char *o = b->data + b->len;
     size_t i = 0;
     for (; i + 3 <= len; i += 3) {
@@ -227,7 +241,8 @@ int base64_decode(const char *text, size_t len, struct buf *out)
 {
     if (len % 4)
         return -EINVAL;
-    buf_grow(out, len / 4 * 3);
+    if (buf_grow(out, len / 4 * 3))
+        return -ENOMEM;
     for (size_t i = 0; i < len; i += 4) {
         int v[4];
         int pad = 0;
@@ -252,7 +267,7 @@ int base64_decode(const char *text, size_t len, struct buf *out)
         char bytes[3] = {(char)(w >> 16), (char)(w >> 8), (char)w};
         buf_add(out, bytes, 3 - (size_t)pad);
     }
-    return 0;
+    return buf_error(out);
 }
 
 void buf_add_json_bytes_field(struct buf *b, const char *name, const void *data, size_t len,

@@ -5,7 +5,9 @@
  * `struct buf` follows git's strbuf: buf_init() makes it empty, buf_release()
  * frees its memory and leaves it reusable, buf_reset() empties it and keeps the
  * memory.  The bytes are always followed by a NUL that is not counted in len.
- * Appending aborts the program when memory runs out (like xmalloc).
+ * When memory runs out the buffer keeps the bytes it had and refuses every
+ * later append until buf_release() (like a stdio stream's error flag, and
+ * through buf_reset() too): whoever uses the bytes asks buf_error() first.
  */
 #ifndef SYNCSTORE_BUF_H
 #define SYNCSTORE_BUF_H
@@ -17,22 +19,28 @@ struct buf {
     char *data;
     size_t len;
     size_t cap;
+    int oom; /* an append ran out of memory: the bytes are incomplete */
 };
 
 #define BUF_INIT                                                                                   \
     {                                                                                              \
-        NULL, 0, 0                                                                                 \
+        NULL, 0, 0, 0                                                                              \
     }
 
 void buf_init(struct buf *b);
 void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
-void buf_grow(struct buf *b, size_t extra);
+/* Makes room for extra more bytes: 0, or -ENOMEM (and the buffer refuses
+ * appends from then on). */
+int buf_grow(struct buf *b, size_t extra);
+/* 0, or -ENOMEM when an append since buf_init()/buf_release() ran out of memory. */
+int buf_error(const struct buf *b);
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addc(struct buf *b, char c);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Takes the bytes out of the buffer: the caller owns the returned string. */
+/* Takes the bytes out of the buffer: the caller owns the returned string;
+ * NULL (and the buffer released) when it ran out of memory. */
 char *buf_detach(struct buf *b, size_t *len);
 
 /* 1 when the bytes are valid UTF-8 as JSON parsers require it (no overlong
@@ -46,8 +54,8 @@ void buf_add_json_string(struct buf *b, const void *data, size_t len);
 /* Appends standard base64 (with padding). */
 void buf_add_base64(struct buf *b, const void *data, size_t len);
 
-/* Decodes standard base64 (padding required, no whitespace).  Returns 0, or
- * -EINVAL when the text is not base64. */
+/* Decodes standard base64 (padding required, no whitespace).  Returns 0,
+ * -EINVAL when the text is not base64, or -ENOMEM (buf_error(out)). */
 int base64_decode(const char *text, size_t len, struct buf *out);
 
 /* Appends `,"name":` + a JSON string when the bytes are UTF-8 without NUL, or

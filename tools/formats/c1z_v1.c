@@ -190,6 +190,10 @@ static int open_db(struct import *im, char **msg)
             buf_addf(&uri, "%%%02X", *p);
     }
     buf_adds(&uri, "?immutable=1");
+    if (buf_error(&uri)) {
+        buf_release(&uri);
+        return engine_msgf(msg, -ENOMEM, "out of memory");
+    }
     int src = sqlite3_open_v2(uri.data, &im->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
     buf_release(&uri);
     if (src != SQLITE_OK) {
@@ -264,6 +268,7 @@ static int find_column(sqlite3_stmt *st, const char *name)
     return -1;
 }
 
+/* `,"name<suffix>":` as a JSON name; NULL when out of memory. */
 static char *json_field_name(const char *name, const char *suffix)
 {
     struct buf b = BUF_INIT;
@@ -273,7 +278,12 @@ static char *json_field_name(const char *name, const char *suffix)
     buf_addc(&b, ',');
     buf_add_json_string(&b, n.data, n.len);
     buf_addc(&b, ':');
+    int rc = buf_error(&n);
     buf_release(&n);
+    if (rc) {
+        buf_release(&b);
+        return NULL;
+    }
     return buf_detach(&b, NULL);
 }
 
@@ -310,6 +320,8 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
                                im->path, def->name);
         c->json_name[i] = json_field_name(name, "");
         c->json_name_b64[i] = json_field_name(name, "_b64");
+        if (!c->json_name[i] || !c->json_name_b64[i])
+            return engine_msgf(msg, -ENOMEM, "out of memory");
     }
     /* Two columns must not be able to write the same JSON name ("type" is
      * written as "type_column", TEXT that is not UTF-8 as "<name>_b64"): the
@@ -446,9 +458,8 @@ static int select_syncs(struct import *im, const char *const *names, size_t n_na
 
 /* ---- Rows to records ---- */
 
-/* Appends the JSON value of the current row to im->value. */
-static void row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st,
-                      const struct columns *c)
+/* Appends the JSON value of the current row to im->value: 0 or -ENOMEM. */
+static int row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st, const struct columns *c)
 {
     struct buf *v = &im->value;
     buf_reset(v);
@@ -504,9 +515,11 @@ static void row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         }
     }
     buf_addc(v, '}');
+    return buf_error(v);
 }
 
-/* Copies the bytes of a key column into out; -EINVAL when it is NULL. */
+/* Copies the bytes of a key column into out; -EINVAL when it is NULL,
+ * -ENOMEM. */
 static int key_part(sqlite3_stmt *st, int col, struct buf *out)
 {
     if (sqlite3_column_type(st, col) == SQLITE_NULL)
@@ -514,7 +527,7 @@ static int key_part(sqlite3_stmt *st, int col, struct buf *out)
     const void *p = sqlite3_column_blob(st, col);
     size_t len = (size_t)sqlite3_column_bytes(st, col);
     buf_add(out, p, len);
-    return 0;
+    return buf_error(out);
 }
 
 /* Adds one record, adding table and row context to a loader error. */
@@ -550,7 +563,8 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         return 0; /* a sync that was not asked for */
     const char *sync_id = im->selected[idx];
 
-    row_value(im, t, st, c);
+    if (row_value(im, t, st, c))
+        return engine_msgf(msg, -ENOMEM, "out of memory");
 
     /* Key parts are read after the value: reading a column as bytes may
      * convert it, and the value must see the stored type. */
@@ -559,7 +573,10 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
     for (int k = 0; def->key_cols[k].name; k++) {
         struct buf *part = &im->part[k];
         buf_reset(part);
-        if (key_part(st, c->key[k], part))
+        int rc = key_part(st, c->key[k], part);
+        if (rc == -ENOMEM)
+            return engine_msgf(msg, rc, "out of memory");
+        if (rc)
             return engine_msgf(msg, -EINVAL, "'%s': %s %s has a null %s", im->path, def->name, row,
                                def->key_cols[k].name);
         struct model_str *field = (struct model_str *)((char *)&ids + def->key_cols[k].field);
@@ -579,7 +596,8 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
     for (size_t i = 0; i < n && !rc; i++) {
         struct buf *key = &im->key[i];
         buf_reset(key);
-        buf_grow(key, model_key_len(&keys[i]));
+        if (buf_grow(key, model_key_len(&keys[i])))
+            return engine_msgf(msg, -ENOMEM, "out of memory");
         key->len = model_key_write(&keys[i], key->data);
         key->data[key->len] = '\0';
         rc =

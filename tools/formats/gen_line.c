@@ -6,6 +6,7 @@
  */
 #include "gen_i.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,9 @@ void gen_line_begin(struct gen_state *g, enum model_type t)
 int gen_line_end(struct gen_state *g, char **msg)
 {
     buf_add(&g->line, g->tail.data, g->tail.len);
+    /* A failed append leaves a buffer incomplete until released. */
+    if (buf_error(&g->line) || buf_error(&g->tmp) || buf_error(&g->tail))
+        return engine_msgf(msg, -ENOMEM, "gen: out of memory");
     char *why = NULL;
     int rc = jsonl_add_line(g->l, g->line.data, g->line.len, msg ? &why : NULL);
     if (rc) {

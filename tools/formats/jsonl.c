@@ -54,11 +54,12 @@ static int bytes_field(json_t *obj, const char *name, struct buf *out, char **ms
         return engine_msgf(msg, -EINVAL, "\"%s\" must be a string", plain ? name : b64name);
     if (plain) {
         buf_add(out, json_string_value(v), json_string_length(v));
-        return 0;
+        return buf_error(out);
     }
-    if (base64_decode(json_string_value(v), json_string_length(v), out))
+    int rc = base64_decode(json_string_value(v), json_string_length(v), out);
+    if (rc == -EINVAL)
         return engine_msgf(msg, -EINVAL, "\"%s\" is not valid base64", b64name);
-    return 0;
+    return rc;
 }
 
 static void set_record(struct jsonl_line *pl, size_t i, const char *bucket, const char *key,
@@ -141,7 +142,8 @@ static int parse_typed(struct jsonl_line *pl, json_t *obj, const char *type, siz
     for (size_t i = 0; i < n; i++) {
         struct buf *key = &pl->owned[i];
         buf_reset(key);
-        buf_grow(key, model_key_len(&keys[i]));
+        if ((rc = buf_grow(key, model_key_len(&keys[i]))))
+            return rc;
         key->len = model_key_write(&keys[i], key->data);
         key->data[key->len] = '\0';
         set_record(pl, i, model_bucket_name(keys[i].bucket), key->data, key->len,
