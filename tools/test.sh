@@ -8,6 +8,10 @@
 #   tests     every ctest test: unit, mount (real FUSE mounts), cli
 #   asan      the same suite built with ASan+UBSan (mount tests run the
 #             sanitized daemon)
+#   failalloc the N-th allocation of our code failing, N = 1, 2, ..., in load,
+#             import, compact, dump, gen and a mount with a ctl compaction,
+#             under ASan+UBSan (tools/dev/failalloc.sh, its short form;
+#             SYNCSTORE_FAILALLOC_FULL=1 runs every N)
 #   valgrind  the unit tests under valgrind memcheck (tools/dev/valgrind.sh)
 #   fuzz      each libFuzzer target for SYNCSTORE_FUZZ_SECONDS (60) seconds, two at a time
 #   crash     tools/campaigns/crash_campaign.sh SYNCSTORE_CRASH_TRIALS (10) trials
@@ -19,7 +23,7 @@ tools/dev/deps.sh || exit 1
 
 # Warnings are errors in every build this script makes (the default for users is off).
 export SYNCSTORE_WERROR=ON
-stages=${SYNCSTORE_STAGES:-"builds lint spec tests asan valgrind fuzz crash soak"}
+stages=${SYNCSTORE_STAGES:-"builds lint spec tests asan failalloc valgrind fuzz crash soak"}
 failed=()
 t_all=$(date +%s)
 
@@ -74,6 +78,12 @@ run_asan() {
     LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 }
+run_failalloc() { # only the binary: the loop runs nothing else
+  cmake -S . -B build-failalloc -DCMAKE_BUILD_TYPE=Debug -DSYNCSTORE_WERROR="$SYNCSTORE_WERROR" \
+    -DSYNCSTORE_FAILALLOC=ON -DSYNCSTORE_SANITIZE=ON >/dev/null &&
+    cmake --build build-failalloc -j"$(nproc)" --target syncstore >/dev/null &&
+    tools/dev/failalloc.sh build-failalloc
+}
 
 echo "======== build"
 if ! build_main; then
@@ -85,6 +95,7 @@ stage lint tools/dev/lint.sh build
 stage spec bash tests/spec_matrix.sh
 stage tests run_tests
 stage asan run_asan
+stage failalloc run_failalloc
 stage valgrind tools/dev/valgrind.sh build
 stage fuzz env FUZZ_JOBS="${FUZZ_JOBS:-2}" tools/dev/fuzz.sh "${SYNCSTORE_FUZZ_SECONDS:-60}"
 stage crash env SYNCSTORE_BIN="$PWD/build/syncstore" tools/campaigns/crash_campaign.sh "${SYNCSTORE_CRASH_TRIALS:-10}"
