@@ -587,6 +587,54 @@ static void test_old_sdk_schema(void **state)
     free(path);
 }
 
+/* The assets and connector sessions tables, which the shared files hold no
+ * rows of: each row lands at assets/<external_id> and
+ * connector_sessions/<key> (SPEC's v1 table), with its type and columns. */
+static const char assets_sessions_sql[] =
+    "CREATE TABLE v1_assets (id integer primary key, external_id text, content_type text,"
+    " data blob, sync_id text, discovered_at datetime);"
+    "INSERT INTO v1_assets VALUES (1, 'icon/app-1.png', 'image/png', X'89504E47', 's1',"
+    " '2024-01-01');"
+    "INSERT INTO v1_assets VALUES (2, 'logo', 'image/svg+xml', X'3C737667', 's1', NULL);"
+    "CREATE TABLE v1_connector_sessions (id integer primary key, sync_id text, key text,"
+    " value blob);"
+    "INSERT INTO v1_connector_sessions VALUES (1, 's1', 'cursor/users', X'7B7D');"
+    "INSERT INTO v1_connector_sessions VALUES (2, 's1', 'token', X'');"
+    "CREATE TABLE v1_sync_runs (id integer primary key, sync_id text, started_at datetime,"
+    " ended_at datetime, sync_token text);"
+    "INSERT INTO v1_sync_runs VALUES (1, 's1', '2024-01-01', '2024-01-01', '');";
+
+static void test_assets_and_sessions(void **state)
+{
+    struct fx *fx = *state;
+    char *path = tu_join(fx->dir, "assets.c1z");
+    make_c1z(fx, path, assets_sessions_sql);
+    struct c1z_stats st;
+    import_ok(fx, path, NULL, 0, &st);
+    assert_int_equal(st.n_syncs, 1);
+    assert_int_equal(st.rows, 5);
+    c1z_stats_release(&st);
+    assert_int_equal(bucket_count(fx->e, "s1", "assets"), 2);
+    assert_int_equal(bucket_count(fx->e, "s1", "connector_sessions"), 2);
+    char *v = get_value(fx->e, "s1", "assets", "icon/app-1.png", NULL);
+    assert_string_equal(v, "{\"type\":\"asset\",\"external_id\":\"icon/app-1.png\","
+                           "\"content_type\":\"image/png\",\"data_b64\":\"iVBORw==\","
+                           "\"sync_id\":\"s1\",\"discovered_at\":\"2024-01-01\"}");
+    free(v);
+    v = get_value(fx->e, "s1", "assets", "logo", NULL);
+    assert_non_null(v);
+    assert_non_null(strstr(v, "\"discovered_at\":null"));
+    free(v);
+    v = get_value(fx->e, "s1", "connector_sessions", "cursor/users", NULL);
+    assert_string_equal(v, "{\"type\":\"connector_session\",\"sync_id\":\"s1\","
+                           "\"key\":\"cursor/users\",\"value_b64\":\"e30=\"}");
+    free(v);
+    v = get_value(fx->e, "s1", "connector_sessions", "token", NULL);
+    assert_non_null(v);
+    free(v);
+    free(path);
+}
+
 /* Only the named one of two syncs is written. */
 static void test_named_of_two(void **state)
 {
@@ -832,6 +880,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_in_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reimport_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_named_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_assets_and_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_sdk_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_named_of_two, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
