@@ -328,6 +328,10 @@ const char *engine_status_state_name(enum engine_status_state state);
  * the enum or a bad sync_id, or -ENOMEM. */
 int engine_status_encode(const struct engine_status *st, char **out, size_t *len);
 
+/* s as a JSON string by the record's rule above (NULL: "null"), malloc'd;
+ * NULL when out of memory.  For other JSON the mount writes (ctl/stats). */
+char *engine_json_quote(const char *s);
+
 /* Parses a record.  On success st owns its strings (engine_status_release
  * them).  On failure -EINVAL with a message saying what is wrong and where;
  * nothing is left allocated, and st->sync_id holds the record's sync_id when

@@ -318,6 +318,17 @@ static void text_json(struct text *t, const char *s)
     text_str(t, "\"");
 }
 
+char *engine_json_quote(const char *s)
+{
+    struct text t = {.ok = 1};
+    text_json(&t, s);
+    if (!t.ok) {
+        free(t.s);
+        return NULL;
+    }
+    return t.s;
+}
+
 int engine_status_encode(const struct engine_status *st, char **out, size_t *len)
 {
     const char *state = engine_status_state_name(st->state);

@@ -15,25 +15,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Writes s as a JSON string to f: '"' and '\\' escaped, bytes below 0x20 as
- * \u00XX, the rest as they are (the status record's rule, engine.h). */
-static void stats_json_string(FILE *f, const char *s)
+/* Writes s as a JSON string to f (engine_json_quote: the status record's
+ * rule).  Out of memory counts in *oom, which stats_text reports. */
+static void stats_json_string(FILE *f, const char *s, int *oom)
 {
-    fputc('"', f);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if ((unsigned char)*p < 0x20)
-            fprintf(f, "\\u%04x", (unsigned char)*p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
+    char *q = engine_json_quote(s);
+    if (q)
+        fputs(q, f);
+    else
+        *oom = 1;
+    free(q);
 }
 
 /* One sync's figures (under fs->lock; bytes read before). */
 static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t bytes, double now,
-                       int *first)
+                       int *first, int *oom)
 {
     const struct status *st = status_find(fs, sync_id);
     size_t pinned = 0;
@@ -47,7 +43,7 @@ static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t byt
     }
     fputs(*first ? "" : ",", f);
     *first = 0;
-    stats_json_string(f, sync_id);
+    stats_json_string(f, sync_id, oom);
     fprintf(f,
             ":{\"approximate_bytes\":%llu,"
             "\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%d},"
@@ -70,6 +66,7 @@ int stats_text(struct fs *fs, char **out, size_t *len)
         return -ENOMEM;
     }
     double now = fs_now();
+    int oom = 0;
     pthread_mutex_lock(&fs->lock);
     size_t versions = 0, superseded = 0;
     double oldest = 0;
@@ -82,7 +79,7 @@ int stats_text(struct fs *fs, char **out, size_t *len)
         }
     }
     fputs("{\"store\":", f);
-    stats_json_string(f, engine_path(fs->e));
+    stats_json_string(f, engine_path(fs->e), &oom);
     fprintf(f,
             ",\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%llu},"
             "\"versions\":{\"current\":%zu,\"old_pinned\":%zu,\"oldest_old_seconds\":%.1f},"
@@ -104,7 +101,7 @@ int stats_text(struct fs *fs, char **out, size_t *len)
     while (engine_next_sync(fs->e, snap, sync_id, sync_id, NULL) == 1) {
         uint64_t bytes = engine_sync_approximate_bytes(fs->e, sync_id);
         pthread_mutex_lock(&fs->lock);
-        stats_sync(f, fs, sync_id, bytes, now, &first);
+        stats_sync(f, fs, sync_id, bytes, now, &first, &oom);
         pthread_mutex_unlock(&fs->lock);
     }
     /* then the syncs this mount compacted or deleted that are gone (statuses
@@ -116,12 +113,12 @@ int stats_text(struct fs *fs, char **out, size_t *len)
         if (engine_sync_exists(fs->e, snap, st->rec.sync_id, NULL) == 1)
             continue;
         pthread_mutex_lock(&fs->lock);
-        stats_sync(f, fs, st->rec.sync_id, 0, now, &first);
+        stats_sync(f, fs, st->rec.sync_id, 0, now, &first, &oom);
         pthread_mutex_unlock(&fs->lock);
     }
     engine_snapshot_free(fs->e, snap);
     fputs("}}\n", f);
-    int failed = ferror(f);
+    int failed = ferror(f) || oom;
     if (fclose(f) || failed) {
         free(*out);
         *out = NULL;

@@ -625,6 +625,18 @@ static void test_format_marker_tail(void **state)
 
 /* The status record codec writes exactly the text mounts have always
  * persisted and reads back nothing else. */
+/* The record's string rule, for the mount's other JSON (ctl/stats). */
+static void test_json_quote(void **state)
+{
+    (void)state;
+    char *q = engine_json_quote("a\"b\\c\n\x01\xc3\xa9");
+    assert_string_equal(q, "\"a\\\"b\\\\c\\u000a\\u0001\xc3\xa9\"");
+    free(q);
+    q = engine_json_quote(NULL);
+    assert_string_equal(q, "null");
+    free(q);
+}
+
 static void test_status_codec(void **state)
 {
     (void)state;
@@ -895,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_status_codec),
+        cmocka_unit_test(test_json_quote),
         cmocka_unit_test(test_meta_problem),
         cmocka_unit_test(test_quote),
         cmocka_unit_test_setup_teardown(test_status_put_get, setup, teardown),
