@@ -55,16 +55,6 @@ void engine_sync_release(engine *e, const char *sync_id)
     free(found);
 }
 
-int engine_sync_busy(engine *e, const char *sync_id)
-{
-    int busy = 0;
-    pthread_mutex_lock(&e->busy_lock);
-    for (const struct engine_claim *o = e->busy; o && !busy; o = o->next)
-        busy = !strcmp(o->sync_id, sync_id);
-    pthread_mutex_unlock(&e->busy_lock);
-    return busy;
-}
-
 void engine_busy_init(engine *e)
 {
     pthread_mutex_init(&e->busy_lock, NULL);

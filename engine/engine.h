@@ -141,8 +141,6 @@ int engine_is_store_dir(const engine *e, const char *path);
 int engine_sync_claim(engine *e, const char *sync_id);
 /* Drops a claim engine_sync_claim gave. */
 void engine_sync_release(engine *e, const char *sync_id);
-/* 1 while the sync is claimed. */
-int engine_sync_busy(engine *e, const char *sync_id);
 
 /* ---- Snapshots: a point-in-time view; NULL means "latest" wherever one is taken. ---- */
 
