@@ -201,9 +201,8 @@ static void walk_sync(const char *dir, struct found_set *s)
 {
     char *out = NULL;
     size_t out_len = 0;
-    assert_int_equal(sh_bin(&out, &out_len, "cd \"$1\" && find . -mindepth 1 -printf '%y %P\\0'",
-                            dir, NULL),
-                     0);
+    assert_int_equal(
+        sh_bin(&out, &out_len, "cd \"$1\" && find . -mindepth 1 -printf '%y %P\\0'", dir, NULL), 0);
     struct strv all = {0};
     strv_split(&all, out, out_len, '\0');
     free(out);
@@ -240,8 +239,8 @@ static void found_set_release(struct found_set *s)
 }
 
 /* The file of (bucket, key) in s, or a test failure. */
-static const struct found *found_key(const struct found_set *s, const char *bucket,
-                                     const char *key, size_t key_len)
+static const struct found *found_key(const struct found_set *s, const char *bucket, const char *key,
+                                     size_t key_len)
 {
     struct found want = {.key_len = key_len};
     snprintf(want.bucket, sizeof want.bucket, "%s", bucket);
