@@ -722,9 +722,9 @@ int mu_user_new(struct mu_user *u)
     memset(u, 0, sizeof *u);
     if (geteuid() != 0)
         return -1;
-    snprintf(u->name, sizeof u->name, "sstest%d", (int)getpid());
     for (int i = 0; i < MAX_USERS; i++) {
         if (!users[i]) {
+            snprintf(u->name, sizeof u->name, "sstest%d_%d", (int)getpid(), i);
             char *const argv[] = {"useradd",
                                   "--system",
                                   "--no-create-home",
