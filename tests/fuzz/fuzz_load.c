@@ -338,7 +338,7 @@ static int oracle(const char *line, size_t len, const char *default_sync, struct
     }
     if (!s || strlen(s) >= sync_cap)
         goto out;
-    strcpy(sync, s);
+    snprintf(sync, sync_cap, "%s", s);
     json_t *type = json_object_get(o, "type"), *bucket = json_object_get(o, "bucket");
     if (!type == !bucket)
         goto out;
