@@ -312,7 +312,7 @@ static void o_key(struct orec *r, const char *bucket, const char *const parts[],
 /* SPEC's verdict on a line: the number of records (0 for a blank line) into
  * *n, and 1; or 0 for a line that must be refused.  *sync is the line's sync. */
 static int oracle(const char *line, size_t len, const char *default_sync, struct orec out[3],
-                  size_t *n, char *sync, size_t sync_cap)
+                  size_t *n, char **sync)
 {
     *n = 0;
     if (len && line[len - 1] == '\n')
@@ -336,9 +336,10 @@ static int oracle(const char *line, size_t len, const char *default_sync, struct
             goto out;
         s = named;
     }
-    if (!s || strlen(s) >= sync_cap)
+    if (!s)
         goto out;
-    snprintf(sync, sync_cap, "%s", s);
+    *sync = strdup(s);
+    CHECK(*sync);
     json_t *type = json_object_get(o, "type"), *bucket = json_object_get(o, "bucket");
     if (!type == !bucket)
         goto out;
@@ -425,8 +426,8 @@ static void oracle_agrees(const char *line, size_t len, const char *default_sync
 {
     struct orec want[3] = {0};
     size_t n;
-    char sync[2048];
-    int ok = oracle(line, len, default_sync, want, &n, sync, sizeof sync);
+    char *sync = NULL;
+    int ok = oracle(line, len, default_sync, want, &n, &sync);
     CHECK(ok == (rc == 0));
     if (ok) {
         CHECK(pl->n_records == n);
@@ -439,6 +440,7 @@ static void oracle_agrees(const char *line, size_t len, const char *default_sync
                   (!r->value_len || !memcmp(r->value, want[i].value, r->value_len)));
         }
     }
+    free(sync);
     for (size_t i = 0; i < 3; i++) {
         free(want[i].bucket);
         free(want[i].key);
