@@ -7,6 +7,10 @@
  * stats, and creating a new compact file); nobody, the owner included, can
  * write, create, rename, link or delete anything in the data tree (EROFS); the
  * owner can compact, and the other user then reads the new data.
+ *
+ * A second mount is owned by an unprivileged user (mounted for it, as
+ * mount.fuse3 does, with allow_other): root may write its control files
+ * (compact and delete work), and a third user may write none of them.
  * Skipped unless run as root (useradd and allow_other need it).
  */
 #include <stdarg.h>
@@ -237,12 +241,120 @@ static void test_other_user(void **state)
     free(user_after);
 }
 
+/* ---- a mount owned by another user: root writes, a third user cannot ---- */
+
+struct owned {
+    struct fx *f;
+    struct mu_user owner, third;
+    char *src, *src2;
+};
+
+static int setup_owned(void **state)
+{
+    if (geteuid() != 0) {
+        tu_skip("needs root (useradd, mounting for another user)");
+    }
+    struct owned *o = calloc(1, sizeof *o);
+    assert_non_null(o);
+    *state = o;
+    if (mu_user_new(&o->owner) || mu_user_new(&o->third))
+        fail_msg("cannot create two users");
+    assert_int_not_equal(o->owner.uid, o->third.uid);
+    struct fx *f = o->f = fx_new();
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "200", "--seed", "1", NULL), 0);
+    assert_int_equal(syncstore("gen", f->base, "K", "--grants", "100", "--seed", "2", NULL), 0);
+    o->src = src_path(f, 0, "src");
+    o->src2 = src_path(f, 1, "src2");
+    assert_int_equal(syncstore("gen", o->src, "S", "--grants", "150", "--seed", "3", NULL), 0);
+    assert_int_equal(syncstore("gen", o->src2, "S", "--grants", "120", "--seed", "4", NULL), 0);
+    /* the daemon runs as the owner: it must read the sources, own the base */
+    assert_int_equal(sh(NULL, "chmod -R a+rX \"$1\" \"$2\" && chown -R \"$3:$3\" \"$4\" \"$5\"",
+                        o->src, o->src2, o->owner.name, f->base, f->mnt, NULL),
+                     0);
+    return fx_mount_as(f, o->owner.uid, o->owner.gid);
+}
+
+static int teardown_owned(void **state)
+{
+    struct owned *o = *state;
+    if (!o)
+        return 0;
+    mu_run_as((uid_t)-1, (gid_t)-1);
+    teardown((void **)&o->f);
+    mu_user_free(&o->owner);
+    mu_user_free(&o->third);
+    free(o->src);
+    free(o->src2);
+    free(o);
+    *state = NULL;
+    return 0;
+}
+
+static void test_root_writes_another_users_mount(void **state)
+{
+    struct owned *o = *state;
+    struct fx *f = o->f;
+    uint64_t k_hash = sync_hash(f->base, "K", NULL), s_hash = sync_hash(f->base, "S", NULL);
+
+    /* the mount is the owner's: its files say so */
+    char *out = NULL;
+    assert_int_equal(sh(&out, "stat -c %u \"$1/S\"", f->mnt, NULL), 0);
+    assert_int_equal(atoi(out), (int)o->owner.uid);
+    free(out);
+
+    /* a third user reads, but may write no control file */
+    check_as(o->third.uid, o->third.gid, ctl_refusals, f->mnt);
+    mu_run_as(o->third.uid, o->third.gid);
+    char *text = NULL;
+    assert_int_not_equal(bash_compact(f, o->src, "S", &text), 0);
+    if (!strstr(text, "Permission denied"))
+        fail_msg("echo SRC > ctl/compact/S as a third user: '%s'", text);
+    free(text);
+    mu_run_as((uid_t)-1, (gid_t)-1);
+    expect_status(f, "S", "none", NULL, 0, 0);
+    assert_true(sync_hash(f->base, "S", NULL) == s_hash);
+
+    /* root compacts through the owner's mount... */
+    size_t src_keys;
+    uint64_t src_hash = sync_hash(o->src, "S", &src_keys);
+    assert_int_equal(sh_compact(f, o->src, "S"), 0);
+    expect_status(f, "S", "done", o->src, (long long)src_keys, 0);
+    assert_true(sync_hash(f->base, "S", NULL) == src_hash);
+    assert_true(sync_hash(f->base, "K", NULL) == k_hash);
+
+    /* ...and deletes a sync through it */
+    char *del = mnt_path(f, "ctl/delete/K");
+    assert_int_equal(sh(NULL, "echo yes > \"$1\"", del, NULL), 0);
+    free(del);
+    struct stat st;
+    char *k_dir = mnt_path(f, "K");
+    assert_int_equal(stat(k_dir, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    free(k_dir);
+    assert_true(sync_hash(f->base, "S", NULL) == src_hash);
+
+    /* the owner compacts too */
+    mu_run_as(o->owner.uid, o->owner.gid);
+    uint64_t src2_hash = sync_hash(o->src2, "S", &src_keys);
+    assert_int_equal(sh_compact(f, o->src2, "S"), 0);
+    mu_run_as((uid_t)-1, (gid_t)-1);
+    expect_status(f, "S", "done", o->src2, (long long)src_keys, 0);
+    assert_true(sync_hash(f->base, "S", NULL) == src2_hash);
+
+    /* and the third user still cannot */
+    check_as(o->third.uid, o->third.gid, ctl_refusals, f->mnt);
+    assert_true(sync_hash(f->base, "S", NULL) == src2_hash);
+}
+
 int main(void)
 {
     if (mu_init())
         return 77; /* skipped, said why */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_other_user, setup, teardown_perms),
+        cmocka_unit_test_setup_teardown(test_root_writes_another_users_mount, setup_owned,
+                                        teardown_owned),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -7,6 +7,8 @@
  * small chunks make many overlapping sorted runs).
  *
  * Each line is parsed alone and checked:
+ *   - the verdict and the records equal those of an oracle of this file's own
+ *     (SPEC's line rules applied to jansson's parse; see "The oracle");
  *   - a refused line has -EINVAL, a message and no records;
  *   - a parsed line has a sync (--sync's when given), 0 records when blank,
  *     else 1 (3 for a grant, whose first value is the line itself);
@@ -28,6 +30,8 @@
 #include "loader.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +189,265 @@ static int record_valid(const char *sync, const struct jsonl_record *r, char *di
     return 1;
 }
 
+/* ---- The oracle: SPEC's line rules, written here again ----
+ *
+ * jsonl.c is not asked whether a line is good: the rules of SPEC "load" (and
+ * docs/USAGE.md where SPEC is silent: the fields a raw line may hold,
+ * canonical base64) are applied here on jansson's parse of the line, with a
+ * base64 decoder of their own, and must give the same verdict and the same
+ * records as jsonl_parse_line().  Only the JSON grammar is shared (jansson,
+ * with NUL allowed in strings and duplicate names refused). */
+
+struct orec {
+    char *bucket; /* malloc'd, as key and owned */
+    char *key;
+    size_t key_len;
+    const char *value; /* the line itself, or "" */
+    size_t value_len;
+    char *owned; /* a raw line's decoded value */
+};
+
+static int b64_digit(unsigned char c)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = c ? strchr(a, c) : NULL;
+    return p ? (int)(p - a) : -1;
+}
+
+/* Standard base64 with padding, no whitespace, and zero bits after the last
+ * byte (so that each byte string has one text): the length, or -1. */
+static long b64_decode(const char *s, size_t n, char *out)
+{
+    if (n % 4)
+        return -1;
+    long len = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int pad = 0;
+        unsigned w = 0;
+        for (int k = 0; k < 4; k++) {
+            int d;
+            if (s[i + k] == '=' && i + 4 == n && (k == 3 || (k == 2 && s[i + 3] == '='))) {
+                pad++;
+                d = 0;
+            } else if ((d = b64_digit((unsigned char)s[i + k])) < 0) {
+                return -1;
+            }
+            w = w << 6 | (unsigned)d;
+        }
+        if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
+            return -1;
+        out[len++] = (char)(w >> 16);
+        if (pad < 2)
+            out[len++] = (char)(w >> 8);
+        if (pad < 1)
+            out[len++] = (char)w;
+    }
+    return len;
+}
+
+/* A string field without NUL, or NULL. */
+static const char *o_str(json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    if (!v || !json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return NULL;
+    return json_string_value(v);
+}
+
+/* A non-empty string field (NUL allowed: ids are key bytes), or NULL. */
+static const char *o_id(json_t *o, const char *name, size_t *len)
+{
+    json_t *v = json_object_get(o, name);
+    if (!v || !json_is_string(v) || !json_string_length(v))
+        return NULL;
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+/* Exactly one of name / name_b64, a string; the bytes into out (malloc'd). */
+static int o_bytes(json_t *o, const char *name, char **out, size_t *len)
+{
+    char b64name[16];
+    snprintf(b64name, sizeof b64name, "%s_b64", name);
+    json_t *plain = json_object_get(o, name), *b64 = json_object_get(o, b64name);
+    json_t *v = plain ? plain : b64;
+    if ((plain && b64) || !v || !json_is_string(v))
+        return 0;
+    size_t n = json_string_length(v);
+    *out = malloc(n + 1);
+    CHECK(*out);
+    if (plain) {
+        memcpy(*out, json_string_value(v), n);
+        *len = n;
+        return 1;
+    }
+    long got = b64_decode(json_string_value(v), n, *out);
+    if (got < 0) {
+        free(*out);
+        *out = NULL;
+        return 0;
+    }
+    *len = (size_t)got;
+    return 1;
+}
+
+static void o_key(struct orec *r, const char *bucket, const char *const parts[],
+                  const size_t lens[], size_t n)
+{
+    r->bucket = strdup(bucket);
+    size_t total = n;
+    for (size_t i = 0; i < n; i++)
+        total += lens[i];
+    r->key = malloc(total);
+    CHECK(r->bucket && r->key);
+    r->key_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            r->key[r->key_len++] = '/';
+        memcpy(r->key + r->key_len, parts[i], lens[i]);
+        r->key_len += lens[i];
+    }
+}
+
+/* SPEC's verdict on a line: the number of records (0 for a blank line) into
+ * *n, and 1; or 0 for a line that must be refused.  *sync is the line's sync. */
+static int oracle(const char *line, size_t len, const char *default_sync, struct orec out[3],
+                  size_t *n, char **sync)
+{
+    *n = 0;
+    if (len && line[len - 1] == '\n')
+        len--;
+    if (len && line[len - 1] == '\r')
+        len--;
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+        i++;
+    if (i == len)
+        return 1; /* blank */
+    json_t *o = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
+    int ok = 0;
+    if (!o || !json_is_object(o))
+        goto out;
+    json_t *sv = json_object_get(o, "sync");
+    const char *s = default_sync;
+    if (sv) {
+        const char *named = o_str(o, "sync");
+        if (!named || (default_sync && strcmp(named, default_sync)))
+            goto out;
+        s = named;
+    }
+    if (!s)
+        goto out;
+    *sync = strdup(s);
+    CHECK(*sync);
+    json_t *type = json_object_get(o, "type"), *bucket = json_object_get(o, "bucket");
+    if (!type == !bucket)
+        goto out;
+    if (bucket) {
+        const char *field;
+        json_t *v;
+        json_object_foreach(o, field, v)
+        {
+            static const char *const allowed[] = {"sync",    "bucket", "key",
+                                                  "key_b64", "value",  "value_b64"};
+            int known = 0;
+            for (size_t k = 0; k < 6; k++)
+                known |= !strcmp(field, allowed[k]);
+            if (!known)
+                goto out;
+        }
+        const char *b = o_str(o, "bucket");
+        char *key = NULL;
+        size_t key_len, value_len;
+        if (!b || !o_bytes(o, "key", &key, &key_len))
+            goto out;
+        if (!o_bytes(o, "value", &out[0].owned, &value_len)) {
+            free(key);
+            goto out;
+        }
+        out[0].bucket = strdup(b);
+        CHECK(out[0].bucket);
+        out[0].key = key;
+        out[0].key_len = key_len;
+        out[0].value = out[0].owned;
+        out[0].value_len = value_len;
+        *n = 1;
+        ok = 1;
+        goto out;
+    }
+    const char *t = o_str(o, "type");
+    size_t id_len, a_len, b_len, c_len;
+    const char *id = o_id(o, "id", &id_len);
+    if (!t || !id)
+        goto out;
+    for (size_t k = 0; k < 3; k++)
+        out[k].value = "", out[k].value_len = 0;
+    out[0].value = line;
+    out[0].value_len = len;
+    if (!strcmp(t, "resource_type")) {
+        o_key(&out[0], "resource_types", (const char *[]){id}, (size_t[]){id_len}, 1);
+        *n = 1;
+    } else if (!strcmp(t, "entitlement")) {
+        o_key(&out[0], "entitlements", (const char *[]){id}, (size_t[]){id_len}, 1);
+        *n = 1;
+    } else if (!strcmp(t, "resource")) {
+        const char *rt = o_id(o, "resource_type", &a_len);
+        if (!rt)
+            goto out;
+        o_key(&out[0], "resources", (const char *[]){rt, id}, (size_t[]){a_len, id_len}, 2);
+        *n = 1;
+    } else if (!strcmp(t, "grant")) {
+        const char *ent = o_id(o, "entitlement", &a_len);
+        const char *pt = o_id(o, "principal_type", &b_len);
+        const char *pid = o_id(o, "principal_id", &c_len);
+        if (!ent || !pt || !pid)
+            goto out;
+        o_key(&out[0], "grants", (const char *[]){id}, (size_t[]){id_len}, 1);
+        o_key(&out[1], "grants_by_entitlement", (const char *[]){ent, id},
+              (size_t[]){a_len, id_len}, 2);
+        o_key(&out[2], "grants_by_principal", (const char *[]){pt, pid, id},
+              (size_t[]){b_len, c_len, id_len}, 3);
+        *n = 3;
+    } else {
+        goto out;
+    }
+    ok = 1;
+out:
+    if (o)
+        json_decref(o);
+    if (!ok)
+        *n = 0;
+    return ok;
+}
+
+/* jsonl_parse_line()'s result (rc, pl) agrees with the oracle's. */
+static void oracle_agrees(const char *line, size_t len, const char *default_sync, int rc,
+                          const struct jsonl_line *pl)
+{
+    struct orec want[3] = {0};
+    size_t n;
+    char *sync = NULL;
+    int ok = oracle(line, len, default_sync, want, &n, &sync);
+    CHECK(ok == (rc == 0));
+    if (ok) {
+        CHECK(pl->n_records == n);
+        CHECK(n == 0 || !strcmp(pl->sync, sync));
+        for (size_t i = 0; i < n; i++) {
+            const struct jsonl_record *r = &pl->records[i];
+            CHECK(!strcmp(r->bucket, want[i].bucket));
+            CHECK(r->key_len == want[i].key_len && !memcmp(r->key, want[i].key, r->key_len));
+            CHECK(r->value_len == want[i].value_len &&
+                  (!r->value_len || !memcmp(r->value, want[i].value, r->value_len)));
+        }
+    }
+    free(sync);
+    for (size_t i = 0; i < 3; i++) {
+        free(want[i].bucket);
+        free(want[i].key);
+        free(want[i].owned);
+    }
+}
+
 /* Parses one line and checks it; returns 1 when jsonl_add_line() must accept
  * it, adding its records to the model. */
 static int check_line(const char *line, size_t len, const char *default_sync, struct model *m,
@@ -193,6 +456,7 @@ static int check_line(const char *line, size_t len, const char *default_sync, st
     struct jsonl_line pl;
     char *msg = NULL;
     int rc = jsonl_parse_line(line, len, default_sync, &pl, &msg);
+    oracle_agrees(line, len, default_sync, rc, &pl);
     if (rc) {
         CHECK(rc == -EINVAL && msg && pl.n_records == 0);
         free(msg);
