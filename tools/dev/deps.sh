@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librocksdb-dev libfuse3-dev fuse3 libcmocka-dev
-  libjansson-dev libzstd-dev libsqlite3-dev
+  libjansson-dev libzstd-dev libsqlite3-dev libsnappy-dev
   # the checks of tools/test.sh: fuzzing, static analysis, memcheck, man page
   clang libclang-rt-14-dev clang-tidy clang-format cppcheck valgrind groff-base
   # the tests: useradd/userdel (a second user), sha256sum, find, xargs; ldb and
