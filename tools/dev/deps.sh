@@ -8,8 +8,8 @@ packages=(
   build-essential cmake pkg-config
   librocksdb-dev libfuse3-dev fuse3 libcmocka-dev
   libjansson-dev libzstd-dev libsqlite3-dev
-  # C1Z3 import: xxh64 and sha256 of the envelope
-  libxxhash-dev nettle-dev
+  # C1Z3 import: xxh64 and sha256 of the envelope, Snappy blocks of Pebble tables
+  libxxhash-dev nettle-dev libsnappy-dev
   # the checks of tools/test.sh: fuzzing, static analysis, memcheck, man page
   clang libclang-rt-14-dev clang-tidy clang-format cppcheck valgrind groff-base
   # the tests: useradd/userdel (a second user), sha256sum, find, xargs; ldb and
