@@ -246,7 +246,7 @@ static void test_other_user(void **state)
 struct owned {
     struct fx *f;
     struct mu_user owner, third;
-    char *src, *src2;
+    char *src, *src2; /* borrowed from f (src_path) */
 };
 
 static int setup_owned(void **state)
@@ -284,9 +284,7 @@ static int teardown_owned(void **state)
     teardown((void **)&o->f);
     mu_user_free(&o->owner);
     mu_user_free(&o->third);
-    free(o->src);
-    free(o->src2);
-    free(o);
+    free(o); /* src and src2 belong to the fixture (src_path) */
     *state = NULL;
     return 0;
 }
