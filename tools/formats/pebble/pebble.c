@@ -523,9 +523,9 @@ int pebble_iter_new(pebble_db *db, pebble_iter **out, char **msg)
     if (!it)
         return engine_msgf(msg, -ENOMEM, "out of memory");
     it->db = db;
-    it->fileptrs = calloc(n ? n : 1, sizeof(*it->fileptrs));
+    it->fileptrs = calloc(n ? n : 1, sizeof(const struct pebble_file *));
     it->src = calloc(n ? n : 1, sizeof(*it->src));
-    it->heap = calloc(n ? n : 1, sizeof(*it->heap));
+    it->heap = calloc(n ? n : 1, sizeof(struct source *));
     int rc = 0;
     if (!it->fileptrs || !it->src || !it->heap) {
         rc = engine_msgf(msg, -ENOMEM, "out of memory");
@@ -533,7 +533,7 @@ int pebble_iter_new(pebble_db *db, pebble_iter **out, char **msg)
     }
     for (size_t i = 0; i < n; i++)
         it->fileptrs[i] = &db->m.files[i];
-    qsort(it->fileptrs, n, sizeof(*it->fileptrs), file_cmp);
+    qsort(it->fileptrs, n, sizeof(const struct pebble_file *), file_cmp);
     for (size_t i = 0; i < n; i++) {
         const struct pebble_file *f = it->fileptrs[i];
         if (f->level == 0 || it->nsrc == 0 || it->src[it->nsrc - 1].files[0]->level != f->level) {
@@ -548,7 +548,8 @@ int pebble_iter_new(pebble_db *db, pebble_iter **out, char **msg)
         rc = file_spans(it, it->fileptrs[i], msg);
     if (rc < 0)
         goto fail;
-    qsort(it->spans.v, it->spans.n, sizeof(*it->spans.v), span_cmp);
+    if (it->spans.n > 1)
+        qsort(it->spans.v, it->spans.n, sizeof(*it->spans.v), span_cmp);
     it->active = calloc(it->spans.n ? it->spans.n : 1, sizeof(*it->active));
     if (!it->active) {
         rc = engine_msgf(msg, -ENOMEM, "out of memory");
@@ -561,7 +562,6 @@ int pebble_iter_new(pebble_db *db, pebble_iter **out, char **msg)
         if (rc > 0)
             it->heap[it->nheap++] = &it->src[i];
     }
-    rc = 0;
     for (size_t i = it->nheap; i-- > 0;)
         sift_down(it, i);
     *out = it;

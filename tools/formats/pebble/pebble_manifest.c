@@ -243,8 +243,8 @@ static int decode_edit(struct pebble_manifest *m, const uint8_t *p, size_t n, st
     struct rd r = {p, p + n};
     while (r.p < r.end) {
         uint64_t tag, a, b;
-        const uint8_t *s;
-        size_t sn;
+        const uint8_t *s, *s2;
+        size_t sn, sn2;
         if (uv(&r, &tag) < 0)
             return BAD("%s: corrupt version edit", name);
         int rc = 0;
@@ -296,7 +296,8 @@ static int decode_edit(struct pebble_manifest *m, const uint8_t *p, size_t n, st
             rc = new_file(&r, tag, e, name, msg);
             break;
         case 10: /* excise bounds record: informational */
-            if (bytes(&r, &s, &sn) < 0 || bytes(&r, &s, &sn) < 0 || uv(&r, &a) < 0 ||
+            /* the smallest and the largest key, then two counts */
+            if (bytes(&r, &s, &sn) < 0 || bytes(&r, &s2, &sn2) < 0 || uv(&r, &a) < 0 ||
                 uv(&r, &b) < 0)
                 return BAD("%s: corrupt excise bounds record", name);
             break;
@@ -408,7 +409,7 @@ int pebble_manifest_parse(const uint8_t *data, size_t len, const char *name,
             rec = p;
             rcap = cap;
         }
-        if (n)
+        if (n && rec)
             memcpy(rec + rlen, h + hl, n);
         rlen += n;
         in_rec = ft == 2 || ft == 3;

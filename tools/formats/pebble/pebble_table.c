@@ -153,6 +153,8 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off)
 static int read_block(struct pebble_table *t, struct handle h, struct blockbuf *bb,
                       const char *what, const uint8_t **data, size_t *len, char **msg)
 {
+    *data = NULL;
+    *len = 0;
     if (h.len > MAX_BLOCK || h.off > t->data_end || h.len + 5 > t->data_end - h.off)
         return engine_msgf(msg, -EINVAL,
                            "%s: %s at offset %llu (%llu bytes) lies outside the table "
@@ -228,7 +230,7 @@ static int read_footer(struct pebble_table *t, char **msg)
                            t->name, version);
     uint8_t tmp[FOOTER_LEN - 4];
     memcpy(tmp, f, FOOTER_LEN - 16);
-    memcpy(tmp + FOOTER_LEN - 16, f + FOOTER_LEN - 12, 12);
+    memcpy(tmp + (FOOTER_LEN - 16), f + (FOOTER_LEN - 12), 12);
     if (pebble_crc_mask(pebble_crc32c(0, tmp, sizeof(tmp))) != rd32(f + FOOTER_LEN - 16))
         return engine_msgf(msg, -EINVAL, "%s: footer checksum mismatch", t->name);
     if (f[0] != 1)
@@ -429,8 +431,8 @@ int pebble_table_rangedels(struct pebble_table *t, struct pebble_spans *spans, c
 /* Loads the index entry's data block into the data columns. */
 static int load_data(struct pebble_table *t, struct handle h, char **msg)
 {
-    const uint8_t *b;
-    size_t len;
+    const uint8_t *b = NULL;
+    size_t len = 0;
     t->data_valid = false;
     int rc = read_block(t, h, &t->bdata, "data block", &b, &len, msg);
     if (rc < 0)
@@ -457,8 +459,8 @@ static int load_index(struct pebble_table *t, struct handle h, struct blockbuf *
                       struct colblk *c, struct col_uints *offs, struct col_uints *lens,
                       const char *what, char **msg)
 {
-    const uint8_t *b;
-    size_t len;
+    const uint8_t *b = NULL;
+    size_t len = 0;
     int rc = read_block(t, h, bb, what, &b, &len, msg);
     if (rc < 0)
         return rc;
