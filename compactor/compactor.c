@@ -1,24 +1,15 @@
 /*
- * compactor.c - replace a sync with one ingest of tiled SST pieces.
+ * compactor.c - replace a sync with one ingest: the copy path when the
+ * source's files allow it (copy.c), the streaming path otherwise (stream.c);
+ * the tiling check; claims, source checks and the switch.
  *
- * The source's range [S 0x00, S 0x01) is streamed in key order into pieces of
- * about piece_bytes.  Piece i covers [lo_i, lo_{i+1}) where lo_0 = S 0x00, the
- * last ends at S 0x01, and every other boundary is the first key of the next
- * piece; each piece holds its keys and a range tombstone over its own span.
- * Within a piece the tombstone hides only older data, never the piece's own
- * keys (same sequence number).  RocksDB 7.8.3 may give the pieces one sequence
- * number or consecutive ones (a tombstone ending at the next piece's first key
- * counts as touching it); either way no tombstone reaches into another piece's
- * span, so no piece hides another's keys.  Overlapping pieces would break that
- * (a later piece's tombstone would delete an earlier piece's new keys, which
- * RocksDB accepts silently), so the tiling is checked before the ingest.
- *
- * All pieces go to the base in ONE engine ingest: one version edit, so the
- * whole sync, every bucket, switches at once.  Values are copied as bytes,
- * never decoded.  Memory is one SST block builder plus two key buffers per
- * piece, whatever the sync's size.
+ * Both paths build one engine ingest for the sync's range and hand it to
+ * switch_to(), which commits it in ONE call: one version edit, so the whole
+ * sync, every bucket, switches at once.  A copy attempt that RocksDB refuses
+ * leaves the base as it was (an ingest is all or nothing) and the range is
+ * streamed instead.
  */
-#include "compactor.h"
+#include "compactor_i.h"
 #include "engine_test.h"
 
 #include <errno.h>
@@ -30,13 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROGRESS_EVERY 4096
-
-static double now_seconds(void)
+const char *compactor_method_name(enum compactor_method method)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return method == COMPACTOR_COPY ? "copy" : "stream";
 }
 
 const char *compactor_outcome_name(enum compactor_outcome outcome)
@@ -90,180 +77,118 @@ int compactor_check_tiling(const struct compactor_piece *pieces, size_t n, const
     return 0;
 }
 
-/* ---- Pieces ---- */
+/* ---- The switch ---- */
 
-struct keybuf {
-    char data[ENGINE_DISK_KEY_MAX + 1];
-    size_t len;
-};
-
-struct piece {
-    engine_sst *sst;
-    struct keybuf lo, hi, first, last;
-    uint64_t keys;
-};
-
-struct pieces {
-    struct piece *v;
-    size_t n, cap;
-};
-
-static void keybuf_set(struct keybuf *b, const char *data, size_t len)
+/* Commits the ingest a path built, then the bookkeeping. */
+static int switch_to(engine *base, engine_ingest *ing, const char *sync_id,
+                     const struct compactor_options *opt, struct compactor_result *res, char **msg)
 {
-    memcpy(b->data, data, len);
-    b->len = len;
-}
-
-static struct piece *piece_begin(struct pieces *ps, engine_ingest *ing, const char *lo,
-                                 size_t lo_len, int *rc, char **msg)
-{
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 8;
-        struct piece *v = realloc(ps->v, cap * sizeof *v);
-        if (!v) {
-            *rc = -ENOMEM;
-            return NULL;
-        }
-        ps->v = v;
-        ps->cap = cap;
-    }
-    struct piece *p = &ps->v[ps->n];
-    memset(p, 0, sizeof *p);
-    if ((*rc = engine_ingest_sst_begin(ing, &p->sst, msg)))
-        return NULL;
-    keybuf_set(&p->lo, lo, lo_len);
-    ps->n++;
-    return p;
-}
-
-/* Seals a piece at hi: its tombstone covers [lo, hi). */
-static int piece_end(struct piece *p, const char *hi, size_t hi_len, uint64_t *sst_bytes,
-                     char **msg)
-{
-    keybuf_set(&p->hi, hi, hi_len);
-    int rc = engine_sst_delete_range(p->sst, p->lo.data, p->lo.len, hi, hi_len, msg);
-    if (rc == 0)
-        rc = engine_sst_finish(p->sst, msg);
-    if (rc == 0)
-        *sst_bytes += engine_sst_file_size(p->sst);
-    return rc;
-}
-
-/* Streams [lo, hi) of `source` (NULL: nothing) into tiled pieces of ing. */
-static int write_pieces(engine_ingest *ing, engine_iter *source, const char *lo, size_t lo_len,
-                        const char *hi, size_t hi_len, const struct compactor_options *opt,
-                        struct pieces *ps, struct compactor_result *res, char **msg)
-{
-    uint64_t target = opt && opt->piece_bytes ? opt->piece_bytes : COMPACTOR_PIECE_DEFAULT;
-    if (target < COMPACTOR_PIECE_MIN)
-        target = COMPACTOR_PIECE_MIN;
-    int rc = 0;
-    struct piece *p = piece_begin(ps, ing, lo, lo_len, &rc, msg);
-    if (!p)
-        return rc;
-    if (source) {
-        for (engine_iter_seek_first(source); engine_iter_valid(source); engine_iter_next(source)) {
-            size_t kl, vl;
-            const char *k = engine_iter_disk_key(source, &kl);
-            const char *v = engine_iter_value(source, &vl);
-            if (p->keys && engine_sst_file_size(p->sst) >= target) {
-                if ((rc = piece_end(p, k, kl, &res->sst_bytes, msg)))
-                    return rc;
-                if (!(p = piece_begin(ps, ing, k, kl, &rc, msg)))
-                    return rc;
-            }
-            if ((rc = engine_sst_put(p->sst, k, kl, v, vl, msg)))
-                return rc;
-            if (p->keys++ == 0)
-                keybuf_set(&p->first, k, kl);
-            keybuf_set(&p->last, k, kl);
-            res->keys++;
-            res->bytes += kl + vl;
-            if (opt && opt->progress && res->keys % PROGRESS_EVERY == 0 &&
-                opt->progress(opt->progress_arg, res->keys, res->bytes))
-                return ENGINE_ECANCELED;
-            if (res->keys == PROGRESS_EVERY)
-                engine_test_pause(2);
-        }
-        if ((rc = engine_iter_status(source, msg)))
-            return rc;
-    }
-    if ((rc = piece_end(p, hi, hi_len, &res->sst_bytes, msg)))
-        return rc;
-    res->pieces = ps->n;
-    return 0;
-}
-
-static int verify(const struct pieces *ps, const char *lo, size_t lo_len, const char *hi,
-                  size_t hi_len, char **msg)
-{
-    struct compactor_piece *view = calloc(ps->n, sizeof *view);
-    if (!view)
-        return -ENOMEM;
-    for (size_t i = 0; i < ps->n; i++) {
-        const struct piece *p = &ps->v[i];
-        view[i] = (struct compactor_piece){
-            .lo = p->lo.data,
-            .lo_len = p->lo.len,
-            .hi = p->hi.data,
-            .hi_len = p->hi.len,
-            .first = p->first.data,
-            .first_len = p->keys ? p->first.len : 0,
-            .last = p->last.data,
-            .last_len = p->keys ? p->last.len : 0,
-        };
-    }
-    int rc = compactor_check_tiling(view, ps->n, lo, lo_len, hi, hi_len, msg);
-    free(view);
-    return rc;
-}
-
-/* Builds and ingests the pieces for sync_id from source (NULL: excise only). */
-static int replace_range(engine *base, engine_iter *source, const char *sync_id,
-                         const struct compactor_options *opt, struct compactor_result *res,
-                         char **msg)
-{
-    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
-    size_t lo_len, hi_len;
-    engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
-    struct pieces ps = {0};
-    engine_ingest *ing = NULL;
-    int rc = engine_ingest_new(base, &ing, msg);
-    if (rc)
-        goto out;
-    if ((rc = write_pieces(ing, source, lo, lo_len, hi, hi_len, opt, &ps, res, msg)))
-        goto out;
-    if ((rc = verify(&ps, lo, lo_len, hi, hi_len, msg)))
-        goto out;
     engine_test_pause(0);
     /* The last moment a cancel is honoured: right before the switch. */
-    if (opt && opt->progress && opt->progress(opt->progress_arg, res->keys, res->bytes)) {
-        rc = ENGINE_ECANCELED;
-        goto out;
-    }
-    double t = now_seconds();
-    rc = engine_ingest_commit(ing, msg);
-    res->ingest_seconds = now_seconds() - t;
+    if (opt && opt->progress && opt->progress(opt->progress_arg, res->keys, res->bytes))
+        return ENGINE_ECANCELED;
+    double t = compactor_now();
+    int rc = engine_ingest_commit(ing, msg);
+    res->ingest_seconds = compactor_now() - t;
     if (rc)
-        goto out;
+        return rc;
     res->outcome = res->keys ? COMPACTOR_DONE : COMPACTOR_EMPTY;
     /* The switch is done; what follows is bookkeeping and giving space back. */
     engine_sync_touch(base, sync_id, NULL);
     if (opt && opt->reclaim) {
-        t = now_seconds();
+        t = compactor_now();
         engine_reclaim_now(base, sync_id, NULL);
-        res->reclaim_seconds = now_seconds() - t;
+        res->reclaim_seconds = compactor_now() - t;
     } else {
         engine_reclaim_hint(base, sync_id, NULL);
     }
+    return 0;
+}
+
+/* 1 when a failed copy attempt should give way to streaming: RocksDB refused
+ * the copies, or the source dropped a file while it was copied (a source
+ * held by another process).  Running out of space or memory, or a cancel,
+ * is the compaction's failure. */
+static int fall_back(int rc)
+{
+    return rc != 0 && rc != -ENOSPC && rc != -ENOMEM && rc != ENGINE_ECANCELED;
+}
+
+static void set_reason(struct compactor_result *res, const char *why)
+{
+    snprintf(res->reason, sizeof res->reason, "%s", why ? why : "");
+}
+
+/* Tries the copy path: 0 done, 1 not taken (res->reason says why), or an
+ * error after which the base is unchanged. */
+static int try_copy(engine *base, engine *src, const struct compactor_range *r, const char *sync_id,
+                    const struct compactor_options *opt, struct compactor_result *res, char **msg)
+{
+    engine_copy_plan *plan = NULL;
+    char *why = NULL;
+    int rc = engine_copy_plan_new(src, r->lo, r->lo_len, r->hi, r->hi_len, &plan, &why);
+    if (rc) {
+        if (rc == 1)
+            set_reason(res, why);
+        free(why);
+        return rc;
+    }
+    engine_ingest *ing = NULL;
+    char *err = NULL;
+    rc = compactor_copy(base, plan, r, opt, res, &ing, &err);
+    if (rc == 0)
+        rc = switch_to(base, ing, sync_id, opt, res, &err);
+    engine_ingest_free(ing); /* removes every staging file */
+    engine_copy_plan_free(plan);
+    if (rc == 0) {
+        res->method = COMPACTOR_COPY;
+        free(err);
+        return 0;
+    }
+    if (!fall_back(rc)) {
+        if (msg)
+            *msg = err;
+        else
+            free(err);
+        return rc;
+    }
+    /* The base is as it was: RocksDB's ingest is all or nothing. */
+    res->copy_refused = 1;
+    set_reason(res, err ? err : engine_strerror(rc));
+    free(err);
+    struct compactor_result keep = *res;
+    memset(res, 0, sizeof *res);
+    res->copy_refused = 1;
+    memcpy(res->reason, keep.reason, sizeof res->reason);
+    return 1;
+}
+
+/* Replaces sync_id's range from src (NULL: excise only). */
+static int replace_range(engine *base, engine *src, const char *sync_id,
+                         const struct compactor_options *opt, struct compactor_result *res,
+                         char **msg)
+{
+    struct compactor_range r;
+    engine_range_sync(sync_id, r.lo, &r.lo_len, r.hi, &r.hi_len);
+    int rc = 1;
+    if (src && !(opt && opt->no_copy))
+        rc = try_copy(base, src, &r, sync_id, opt, res, msg);
+    else
+        set_reason(res, src ? "the copy path was turned off" : "an excision");
+    if (rc != 1)
+        goto out;
+    res->method = COMPACTOR_STREAM;
+    engine_ingest *ing = NULL;
+    rc = compactor_stream(base, src, &r, opt, res, &ing, msg);
+    if (rc == 0)
+        rc = switch_to(base, ing, sync_id, opt, res, msg);
+    engine_ingest_free(ing); /* removes every staging file */
 out:
     if (rc == ENGINE_ECANCELED) {
         res->outcome = COMPACTOR_CANCELLED;
         if (msg && !*msg)
             engine_msgf(msg, rc, "compaction of sync '%s' cancelled before the switch", sync_id);
     }
-    engine_ingest_free(ing); /* removes every staging file */
-    free(ps.v);
     return rc;
 }
 
@@ -300,9 +225,8 @@ int compactor_run(engine *base, const char *source_path, const char *sync_id,
                   const struct compactor_options *opt, struct compactor_result *result, char **msg)
 {
     struct compactor_result res = {0};
-    double t0 = now_seconds();
+    double t0 = compactor_now();
     engine *src = NULL;
-    engine_iter *it = NULL;
     int claimed = 0;
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
     if (rc)
@@ -318,17 +242,12 @@ int compactor_run(engine *base, const char *source_path, const char *sync_id,
         free(open_msg);
         goto out;
     }
-    if (!(it = engine_iter_new_sync(src, NULL, sync_id))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    rc = replace_range(base, it, sync_id, opt, &res, msg);
+    rc = replace_range(base, src, sync_id, opt, &res, msg);
 out:
-    engine_iter_free(it);
     engine_close(src);
     if (claimed)
         engine_sync_release(base, sync_id);
-    res.seconds = now_seconds() - t0;
+    res.seconds = compactor_now() - t0;
     if (result)
         *result = res;
     return rc;
@@ -338,7 +257,7 @@ int compactor_delete(engine *base, const char *sync_id, const struct compactor_o
                      struct compactor_result *result, char **msg)
 {
     struct compactor_result res = {0};
-    double t0 = now_seconds();
+    double t0 = compactor_now();
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
     if (rc)
         goto out;
@@ -352,7 +271,7 @@ int compactor_delete(engine *base, const char *sync_id, const struct compactor_o
     if (!(opt && opt->claimed))
         engine_sync_release(base, sync_id);
 out:
-    res.seconds = now_seconds() - t0;
+    res.seconds = compactor_now() - t0;
     if (result)
         *result = res;
     return rc;

@@ -256,6 +256,68 @@ void engine_ingest_free(engine_ingest *ing);
 /* The staging directory, STORE/staging (borrowed). */
 const char *engine_staging_dir(const engine *e);
 
+/* Moves every file of `from` to the end of `into` (both ingests of the same
+ * store), in their order, and frees `from`: ingests built by several threads
+ * at once are committed as one.  -ENOMEM leaves both as they were. */
+int engine_ingest_append(engine_ingest *into, engine_ingest *from);
+
+/* ---- Copying another store's SST files (copy.c): the compactor's copy path ----
+ *
+ * A store whose range holds only SST files written by an SstFileWriter and
+ * ingested below everything (global sequence number 0), each wholly inside the
+ * range, holds exactly what those files hold; byte copies of them, ingested into
+ * another store behind a tombstone for the range, give it the same range.  The
+ * source is only read (its files opened O_RDONLY, never written). */
+
+/* A file's table properties, read from the file (engine_sst_properties). */
+struct engine_copy_props {
+    uint32_t external_version; /* rocksdb.external_sst_file.version; 0 when absent */
+    int has_global_seqno;
+    uint64_t global_seqno; /* rocksdb.external_sst_file.global_seqno */
+    uint64_t entries, deletions, range_deletions;
+    uint64_t raw_key_bytes; /* internal keys: user key + 8 bytes each */
+    uint64_t raw_value_bytes;
+};
+
+/* Reads the table properties of the block-based SST file at path.  -EINVAL
+ * (message) when it is not a table this build reads; -errno when unreadable. */
+int engine_sst_properties(const char *path, struct engine_copy_props *out, char **msg);
+
+typedef struct engine_copy_plan engine_copy_plan;
+
+/* Decides whether [lo, hi) of src can be copied file by file.  0 with *out a
+ * plan (its files in key order, at least one) when every live SST file holding
+ * keys of the range lies wholly inside it, was written by an SstFileWriter
+ * (external_version 2) and has global sequence number 0, no two overlap, and
+ * the memtables hold nothing for the range.  1 (a malloc'd reason in *why,
+ * unless why is NULL) when they do not; a negative code when the files cannot
+ * be listed.  engine_copy_plan_free() the plan. */
+int engine_copy_plan_new(engine *src, const char *lo, size_t lo_len, const char *hi, size_t hi_len,
+                         engine_copy_plan **out, char **why);
+size_t engine_copy_plan_count(const engine_copy_plan *p);
+/* The full path of file i (borrowed), NULL past the end. */
+const char *engine_copy_plan_path(const engine_copy_plan *p, size_t i);
+/* The sums of the files' properties, and of their sizes (file_bytes may be NULL). */
+void engine_copy_plan_totals(const engine_copy_plan *p, struct engine_copy_props *sum,
+                             uint64_t *file_bytes);
+void engine_copy_plan_free(engine_copy_plan *p);
+
+/* Copies the plan's files, in order, into ing's staging directory as finished
+ * files of the ingest: a clone (ioctl FICLONE) where the filesystem offers it,
+ * else copy_file_range (else read and write), then fsync.  Adds the bytes
+ * copied to *copied.  On an error (-ENOSPC, -ENOENT when the source dropped a
+ * file, -EIO ...) the ingest must not be committed; freeing it removes every
+ * staging file, the partial copy too. */
+int engine_ingest_add_copies(engine_ingest *ing, const engine_copy_plan *p, uint64_t *copied,
+                             char **msg);
+
+/* Finds up to n - 1 keys strictly inside (lo, hi), increasing, that split the
+ * range into n spans of about equal size on disk (RocksDB's approximate sizes,
+ * from the files' index blocks: no data is read) into keys[] / key_lens[];
+ * returns how many.  0 when the range is too small to tell. */
+size_t engine_range_split(engine *e, const char *lo, size_t lo_len, const char *hi, size_t hi_len,
+                          size_t n, char (*keys)[ENGINE_DISK_KEY_MAX + 1], size_t *key_lens);
+
 /* ---- Metadata: small records outside every sync range (key 0xFF name). ---- */
 
 int engine_meta_put(engine *e, const char *name, const void *value, size_t len, char **msg);
@@ -295,7 +357,11 @@ int engine_sync_time(engine *e, const char *sync_id, int64_t *seconds);
  *
  * and a newline: "source" and "error" a JSON string (only '"' and '\\'
  * escaped as \" \\, bytes below 0x20 as \u00XX, the rest as they are) or
- * null; "keys" and "bytes" decimal; "seconds" with three decimals.
+ * null; "keys" and "bytes" decimal; "seconds" with three decimals.  When
+ * method is not NONE (an attempt that got as far as a path), the record goes
+ * on after "error" with
+ *   ,"method":"copy","files_copied":1,"bytes_copied":3,"pieces":2,"threads":0
+ * ("copy" or "stream"; the counts decimal) before the closing brace.
  * engine_status_encode writes that text and engine_status_decode accepts
  * nothing else, so decode(encode(st)) is st and encode(decode(text)) is text.
  */
@@ -309,6 +375,12 @@ enum engine_status_state {
     ENGINE_STATUS_CANCELLED, /* interrupted before the switch */
 };
 
+enum engine_status_method {
+    ENGINE_STATUS_METHOD_NONE,   /* not known (running, failed early, older records) */
+    ENGINE_STATUS_METHOD_STREAM, /* the range was streamed into new pieces */
+    ENGINE_STATUS_METHOD_COPY,   /* the source's SST files were copied */
+};
+
 struct engine_status {
     char sync_id[ENGINE_SYNC_ID_MAX + 1];
     enum engine_status_state state;
@@ -316,6 +388,8 @@ struct engine_status {
     uint64_t keys, bytes;
     double seconds;
     char *error; /* malloc'd, or NULL for null */
+    enum engine_status_method method;
+    uint64_t files_copied, bytes_copied, pieces, threads;
 };
 
 /* "none", "running", ... (static); NULL for a value outside the enum. */

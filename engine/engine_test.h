@@ -14,9 +14,11 @@
 /* ---- Pause points, for crash, cancel and fault tests ----
  *
  * When the environment variable SYNCSTORE_TEST_PAUSE_INGEST is
- * "MS_BEFORE,MS_AFTER[,MS_STREAM]", engine_test_pause(0) sleeps MS_BEFORE
- * milliseconds, engine_test_pause(1) MS_AFTER and engine_test_pause(2)
- * MS_STREAM.  engine_ingest_commit calls (1) right after the ingest call;
+ * "MS_BEFORE,MS_AFTER[,MS_STREAM[,MS_COPY]]", engine_test_pause(0) sleeps
+ * MS_BEFORE milliseconds, engine_test_pause(1) MS_AFTER, engine_test_pause(2)
+ * MS_STREAM and engine_test_pause(3) MS_COPY.  engine_ingest_commit calls (1)
+ * right after the ingest call; engine_ingest_add_copies calls (3) once, after
+ * the first chunk of its first file is copied (a copy half done);
  * callers call (0) right before their last cancellation check before the
  * commit, and the compactor calls (2) once while streaming, right after its
  * first progress report.  Unset, they return at once. */

@@ -21,9 +21,9 @@ void engine_test_pause(int which)
     const char *spec = getenv(ENGINE_PAUSE_ENV);
     if (!spec || !*spec)
         return;
-    if (which < 0 || which > 2)
+    if (which < 0 || which > 3)
         return;
-    /* "MS_BEFORE,MS_AFTER[,MS_STREAM]": take the field for `which` */
+    /* "MS_BEFORE,MS_AFTER[,MS_STREAM[,MS_COPY]]": take the field for `which` */
     const char *p = spec;
     for (int i = 0; i < which && p; i++) {
         p = strchr(p, ',');

@@ -30,7 +30,7 @@ int engine_ingest_new(engine *e, engine_ingest **out, char **msg)
     return 0;
 }
 
-int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg)
+int engine_ingest_slot(engine_ingest *ing, engine_sst **out)
 {
     if (ing->n == ing->cap) {
         size_t cap = ing->cap ? ing->cap * 2 : 8;
@@ -49,18 +49,29 @@ int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg)
         free(w);
         return -ENOMEM;
     }
+    ing->files[ing->n++] = w;
+    *out = w;
+    return 0;
+}
+
+int engine_ingest_sst_begin(engine_ingest *ing, engine_sst **out, char **msg)
+{
+    engine_sst *w;
+    int rc = engine_ingest_slot(ing, &w);
+    if (rc)
+        return rc;
     w->writer = rocksdb_sstfilewriter_create(ing->e->env_options, ing->e->options);
     char *err = NULL;
     rocksdb_sstfilewriter_open(w->writer, w->path, &err);
     if (err) {
-        int rc = engine_take_error(err, msg, "cannot create staging file '%s'", w->path);
+        rc = engine_take_error(err, msg, "cannot create staging file '%s'", w->path);
         rocksdb_sstfilewriter_destroy(w->writer);
         unlink(w->path);
         free(w->path);
         free(w);
+        ing->n--;
         return rc;
     }
-    ing->files[ing->n++] = w;
     *out = w;
     return 0;
 }
@@ -174,4 +185,23 @@ void engine_ingest_free(engine_ingest *ing)
     }
     free(ing->files);
     free(ing);
+}
+
+int engine_ingest_append(engine_ingest *into, engine_ingest *from)
+{
+    if (into->n + from->n > into->cap) {
+        size_t cap = into->n + from->n;
+        engine_sst **files = realloc(into->files, cap * sizeof(engine_sst *));
+        if (!files)
+            return -ENOMEM;
+        into->files = files;
+        into->cap = cap;
+    }
+    for (size_t i = 0; i < from->n; i++) {
+        from->files[i]->ing = into;
+        into->files[into->n++] = from->files[i];
+    }
+    free(from->files);
+    free(from);
+    return 0;
 }

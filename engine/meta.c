@@ -344,6 +344,18 @@ int engine_status_encode(const struct engine_status *st, char **out, size_t *len
     text_printf(&t, ",\"keys\":%llu,\"bytes\":%llu,\"seconds\":%.3f,\"error\":",
                 (unsigned long long)st->keys, (unsigned long long)st->bytes, st->seconds);
     text_json(&t, st->error);
+    if (st->method != ENGINE_STATUS_METHOD_NONE) {
+        if ((unsigned)st->method > ENGINE_STATUS_METHOD_COPY) {
+            free(t.s);
+            return -EINVAL;
+        }
+        text_printf(&t,
+                    ",\"method\":\"%s\",\"files_copied\":%llu,\"bytes_copied\":%llu,"
+                    "\"pieces\":%llu,\"threads\":%llu",
+                    st->method == ENGINE_STATUS_METHOD_COPY ? "copy" : "stream",
+                    (unsigned long long)st->files_copied, (unsigned long long)st->bytes_copied,
+                    (unsigned long long)st->pieces, (unsigned long long)st->threads);
+    }
     text_str(&t, "}\n");
     if (!t.ok) {
         free(t.s);
@@ -455,12 +467,12 @@ static int scan_u64(struct scan *c, uint64_t *out)
 {
     size_t end = scan_digits(c, c->at);
     if (!end || end - c->at > 20)
-        return scan_fail(c, "its \"keys\" or \"bytes\" is not a decimal count");
+        return scan_fail(c, "a count in it is not a decimal count");
     uint64_t v = 0;
     for (size_t i = c->at; i < end; i++) {
         unsigned d = (unsigned)(c->s[i] - '0');
         if (v > (UINT64_MAX - d) / 10)
-            return scan_fail(c, "its \"keys\" or \"bytes\" is not a decimal count");
+            return scan_fail(c, "a count in it is not a decimal count");
         v = v * 10 + d;
     }
     *out = v;
@@ -518,8 +530,30 @@ int engine_status_decode(const char *text, size_t len, struct engine_status *st,
     if (scan_lit(&c, "\",\"source\":") || scan_json(&c, &st->source) ||
         scan_lit(&c, ",\"keys\":") || scan_u64(&c, &st->keys) || scan_lit(&c, ",\"bytes\":") ||
         scan_u64(&c, &st->bytes) || scan_lit(&c, ",\"seconds\":") ||
-        scan_seconds(&c, &st->seconds) || scan_lit(&c, ",\"error\":") ||
-        scan_json(&c, &st->error) || scan_lit(&c, "}\n"))
+        scan_seconds(&c, &st->seconds) || scan_lit(&c, ",\"error\":") || scan_json(&c, &st->error))
+        goto bad;
+    /* the method and its figures: only in records of a finished attempt
+     * (records of earlier builds have none) */
+    if (c.len - c.at > 1 && text[c.at] == ',') {
+        if (scan_lit(&c, ",\"method\":\""))
+            goto bad;
+        if (c.len - c.at >= 5 && !memcmp(text + c.at, "copy\"", 5)) {
+            st->method = ENGINE_STATUS_METHOD_COPY;
+            c.at += 5;
+        } else if (c.len - c.at >= 7 && !memcmp(text + c.at, "stream\"", 7)) {
+            st->method = ENGINE_STATUS_METHOD_STREAM;
+            c.at += 7;
+        } else {
+            scan_fail(&c, "its \"method\" is not copy or stream");
+            goto bad;
+        }
+        if (scan_lit(&c, ",\"files_copied\":") || scan_u64(&c, &st->files_copied) ||
+            scan_lit(&c, ",\"bytes_copied\":") || scan_u64(&c, &st->bytes_copied) ||
+            scan_lit(&c, ",\"pieces\":") || scan_u64(&c, &st->pieces) ||
+            scan_lit(&c, ",\"threads\":") || scan_u64(&c, &st->threads))
+            goto bad;
+    }
+    if (scan_lit(&c, "}\n"))
         goto bad;
     if (c.at != len) {
         scan_fail(&c, "text follows the record");

@@ -3,8 +3,9 @@
  *
  * One JSON object (SPEC "ctl/stats"), made whole at each open of the file:
  * the store's path, this mount's compactions, versions and inodes, RocksDB's
- * size figures, and per sync its approximate size, its compactions and the
- * old versions it pins.  The engine is read without fs->lock, which every
+ * size figures, and per sync its approximate size, its compactions (with the
+ * method of the latest finished one: "copy", "stream" or null) and the old
+ * versions it pins.  The engine is read without fs->lock, which every
  * FUSE request takes; the mount's own figures are read under it.
  */
 #include "engine_admin.h"
@@ -46,10 +47,14 @@ static void stats_sync(FILE *f, struct fs *fs, const char *sync_id, uint64_t byt
     stats_json_string(f, sync_id, oom);
     fprintf(f,
             ":{\"approximate_bytes\":%llu,"
-            "\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%d},"
+            "\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%d,\"method\":%s},"
             "\"old_versions\":{\"pinned\":%zu,\"oldest_seconds\":%.1f}}",
             (unsigned long long)bytes, (unsigned long long)(st ? st->done : 0),
-            (unsigned long long)(st ? st->failed : 0), st ? st->running : 0, pinned, oldest);
+            (unsigned long long)(st ? st->failed : 0), st ? st->running : 0,
+            !st || st->rec.method == ENGINE_STATUS_METHOD_NONE ? "null"
+            : st->rec.method == ENGINE_STATUS_METHOD_COPY      ? "\"copy\""
+                                                               : "\"stream\"",
+            pinned, oldest);
 }
 
 /* Store-wide figures, then every sync of the store (one seek each) and every

@@ -159,6 +159,8 @@ int status_begin(struct fs *fs, const char *sync_id, const char *source, struct 
     st->rec.keys = st->rec.bytes = 0;
     st->rec.seconds = 0;
     st->rec.state = ENGINE_STATUS_RUNNING;
+    st->rec.method = ENGINE_STATUS_METHOD_NONE; /* known once it ends (ctl_write.c) */
+    st->rec.files_copied = st->rec.bytes_copied = st->rec.pieces = st->rec.threads = 0;
     st->started = fs_now();
     st->running = 1;
     fs->compactions_running++;

@@ -119,6 +119,17 @@ void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, const char
     int rc = compactor_run(fs->e, source, sync_id, &opt, &res, &msg);
     int empty = res.outcome == COMPACTOR_EMPTY;
     ctl_end(fs, &run, sync_id, rc, &res, empty ? ENGINE_STATUS_EMPTY : ENGINE_STATUS_DONE, msg);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        struct engine_status *rec = &run.st->rec;
+        rec->method =
+            res.method == COMPACTOR_COPY ? ENGINE_STATUS_METHOD_COPY : ENGINE_STATUS_METHOD_STREAM;
+        rec->files_copied = res.files_copied;
+        rec->bytes_copied = res.bytes_copied;
+        rec->pieces = res.pieces;
+        rec->threads = res.threads;
+        pthread_mutex_unlock(&fs->lock);
+    }
     status_persist(fs, run.st);
     if (rc) {
         fs_log(LOG_WARNING, "compaction of %s failed: %s", sync_id, run.st->rec.error);

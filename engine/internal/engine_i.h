@@ -76,6 +76,12 @@ struct engine_ingest {
     size_t n, cap;
 };
 
+/* ---- Ingests (ingest.c) ---- */
+
+/* Adds a new, empty file entry to ing with its staging path (no writer, not
+ * finished): for files the engine fills itself (copy.c). */
+int engine_ingest_slot(engine_ingest *ing, engine_sst **out);
+
 /* ---- RocksDB errors (store.c) ---- */
 
 /* Maps a RocksDB error string to our codes, stores "<what>: <rocksdb text>"

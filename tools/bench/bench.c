@@ -11,8 +11,13 @@
  * into the page cache (which cannot be dropped reliably) and every dirty page
  * written back first:
  *
- *   ours      compactor_run(base, source, S): tiled SST pieces, one ingest;
- *             then, apart, the reclaim of the old data's space
+ *   ours      compactor_run(base, source, S): the copy path (the source is
+ *             built so that it qualifies: its sync in SST files at sequence
+ *             number 0); then, apart, the reclaim of the old data's space
+ *   stream    compactor_run with the copy path off, on copies of the base:
+ *             one thread, then one per core
+ *   copy floor  the source's SST files of S copied (copy_file_range) and
+ *             fsync'd: what the copy path cannot beat
  *   put-loop  engine_replace_with_batch on the copy: one WriteBatch holding a
  *             DeleteRange and a Put per record of the source's range
  *   SQLite    what the baton SDK did: ATTACH the source, then in one transaction
@@ -190,6 +195,10 @@ int bench_compact(unsigned long long grants, const char *dir_option, int keep, i
     bench_path(b->base, b->dir, "base");
     bench_path(b->base_put, b->dir, "base-put");
     bench_path(b->source, b->dir, "source");
+    bench_path(b->source_gen, b->dir, "source-gen");
+    bench_path(b->base_s1, b->dir, "base-stream1");
+    bench_path(b->base_sn, b->dir, "base-streamn");
+    bench_path(b->copy_floor_dir, b->dir, "copy-floor");
     bench_path(b->sqlite_base, b->dir, "base.sqlite");
     bench_path(b->sqlite_source, b->dir, "source.sqlite");
     bench_path(b->floor_file, b->dir, "floor.bin");
@@ -205,6 +214,18 @@ int bench_compact(unsigned long long grants, const char *dir_option, int keep, i
          bench_phase_ours,
          &b->reclaim_rss_kb,
          {b->source, b->base, NULL}},
+        {"copy floor (copy the source's SST files, fsync)",
+         bench_phase_copy_floor,
+         &b->copy_floor_rss_kb,
+         {b->source, NULL}},
+        {"stream, 1 thread (compactor_run, no copy)",
+         bench_phase_stream1,
+         &b->stream1_rss_kb,
+         {b->source, b->base_s1, NULL}},
+        {"stream, one thread per core (compactor_run, no copy)",
+         bench_phase_streamn,
+         &b->streamn_rss_kb,
+         {b->source, b->base_sn, NULL}},
         {"put-loop (engine_replace_with_batch)",
          bench_phase_put,
          &b->put_rss_kb,

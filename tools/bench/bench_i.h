@@ -27,7 +27,8 @@ struct bench {
     uint64_t grants;
     double load_before, load_after; /* 1-minute load averages around the run */
     char dir[PATH_MAX];
-    char base[PATH_MAX], base_put[PATH_MAX], source[PATH_MAX];
+    char base[PATH_MAX], base_put[PATH_MAX], source[PATH_MAX], source_gen[PATH_MAX];
+    char base_s1[PATH_MAX], base_sn[PATH_MAX], copy_floor_dir[PATH_MAX];
     char sqlite_base[PATH_MAX], sqlite_source[PATH_MAX], floor_file[PATH_MAX];
 
     /* setup */
@@ -44,6 +45,22 @@ struct bench {
     uint64_t reclaim_compact_bytes;
     long reclaim_rss_kb;
     uint64_t du_before, du_switch, du_reclaim;
+
+    /* ours: the path it took (1: copy) and the copy's figures */
+    int ours_copy;
+    uint64_t files_copied, bytes_copied;
+    double copy_seconds;
+    char stream_reason[256];
+
+    /* the streaming path, forced (no copy): one thread, then one per core */
+    double stream1_seconds, streamn_seconds;
+    uint64_t stream1_pieces, streamn_pieces, streamn_threads, stream_keys;
+    long stream1_rss_kb, streamn_rss_kb;
+
+    /* copy floor: copying the source's SST files of the sync, fsync'd */
+    double copy_floor_seconds;
+    uint64_t copy_floor_files, copy_floor_bytes;
+    long copy_floor_rss_kb;
 
     /* put-loop */
     double put_settle_seconds, put_seconds;
@@ -81,6 +98,9 @@ int bench_phase_setup(struct bench *b);       /* stores.c */
 int bench_phase_ours(struct bench *b);        /* stores.c */
 int bench_phase_put(struct bench *b);         /* stores.c */
 int bench_phase_floor(struct bench *b);       /* stores.c */
+int bench_phase_stream1(struct bench *b);     /* stores.c */
+int bench_phase_streamn(struct bench *b);     /* stores.c */
+int bench_phase_copy_floor(struct bench *b);  /* stores.c */
 int bench_phase_verify(struct bench *b);      /* stores.c */
 int bench_phase_sqlite_fill(struct bench *b); /* sqlite.c */
 int bench_phase_sqlite(struct bench *b);      /* sqlite.c */

@@ -17,7 +17,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +71,49 @@ out:
     return rc;
 }
 
+/* Writes sync S of the store at from into a new store at to as SST files of
+ * at most COMPACTOR_PIECE_DEFAULT key and value bytes, without tombstones,
+ * in one ingest into the empty store: files at global sequence number 0, as
+ * a new sync is written, so that the copy path takes the source. */
+static int make_copyable(const char *from, const char *to, char **msg)
+{
+    engine *src = NULL, *dst = NULL;
+    engine_ingest *ing = NULL;
+    engine_iter *it = NULL;
+    engine_sst *w = NULL;
+    int rc = engine_open(from, ENGINE_OPEN_READ_ONLY, &src, msg);
+    if (rc == 0)
+        rc = engine_open(to, ENGINE_OPEN_CREATE, &dst, msg);
+    if (rc == 0)
+        rc = engine_ingest_new(dst, &ing, msg);
+    if (rc == 0 && !(it = engine_iter_new_sync(src, NULL, BENCH_SYNC)))
+        rc = -ENOMEM;
+    for (engine_iter_seek_first(it); rc == 0 && engine_iter_valid(it); engine_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = engine_iter_disk_key(it, &kl);
+        const char *v = engine_iter_value(it, &vl);
+        if (w && engine_sst_file_size(w) >= COMPACTOR_PIECE_DEFAULT) {
+            if ((rc = engine_sst_finish(w, msg)))
+                break;
+            w = NULL;
+        }
+        if (!w && (rc = engine_ingest_sst_begin(ing, &w, msg)))
+            break;
+        rc = engine_sst_put(w, k, kl, v, vl, msg);
+    }
+    if (rc == 0 && it)
+        rc = engine_iter_status(it, msg);
+    if (rc == 0 && w)
+        rc = engine_sst_finish(w, msg);
+    if (rc == 0)
+        rc = engine_ingest_commit(ing, msg);
+    engine_iter_free(it);
+    engine_ingest_free(ing);
+    engine_close(dst);
+    engine_close(src);
+    return rc;
+}
+
 int bench_phase_setup(struct bench *b)
 {
     char *msg = NULL;
@@ -90,11 +135,21 @@ int bench_phase_setup(struct bench *b)
     engine_close(e);
     if (rc)
         goto err;
-    what = b->source;
-    if ((rc = gen_store(b->source, &source, 1, &b->source_keys, &msg)))
+    what = b->source_gen;
+    if ((rc = gen_store(b->source_gen, &source, 1, &b->source_keys, &msg)))
         goto err;
+    what = b->source;
+    if ((rc = make_copyable(b->source_gen, b->source, &msg)))
+        goto err;
+    bench_remove_tree(b->source_gen);
     what = b->base_put;
     if ((rc = bench_copy_store(b->base, b->base_put, &msg)))
+        goto err;
+    what = b->base_s1;
+    if ((rc = bench_copy_store(b->base, b->base_s1, &msg)))
+        goto err;
+    what = b->base_sn;
+    if ((rc = bench_copy_store(b->base, b->base_sn, &msg)))
         goto err;
     b->setup_seconds = bench_now() - t0;
     return 0;
@@ -147,6 +202,11 @@ int bench_phase_ours(struct bench *b)
                          compactor_outcome_name(r.outcome));
         goto err;
     }
+    b->ours_copy = r.method == COMPACTOR_COPY;
+    b->files_copied = r.files_copied;
+    b->bytes_copied = r.bytes_copied;
+    b->copy_seconds = r.copy_seconds;
+    snprintf(b->stream_reason, sizeof b->stream_reason, "%s", r.reason);
     b->ours_seconds = r.seconds;
     b->ingest_seconds = r.ingest_seconds;
     b->ours_keys = r.keys;
@@ -170,6 +230,105 @@ int bench_phase_ours(struct bench *b)
 err:
     engine_close(e);
     return cli_fail(rc, msg, what);
+}
+
+/* The streaming path alone, on its own copy of the base: threads 1 or 0
+ * (one per core). */
+static int stream_phase(struct bench *b, const char *base, int threads, double *seconds,
+                        uint64_t *pieces, uint64_t *used)
+{
+    engine *e = NULL;
+    char *msg = NULL;
+    double settle;
+    struct compactor_options opt = {.no_copy = 1, .threads = threads};
+    struct compactor_result r;
+    int rc = engine_open(base, ENGINE_OPEN_READ_WRITE, &e, &msg);
+    if (rc == 0)
+        rc = settle_store(e, &settle, &msg);
+    if (rc == 0)
+        rc = compactor_run(e, b->source, BENCH_SYNC, &opt, &r, &msg);
+    engine_close(e);
+    if (rc)
+        return cli_fail(rc, msg, base);
+    *seconds = r.seconds;
+    *pieces = r.pieces;
+    if (used)
+        *used = r.threads;
+    b->stream_keys = r.keys;
+    return 0;
+}
+
+int bench_phase_stream1(struct bench *b)
+{
+    return stream_phase(b, b->base_s1, 1, &b->stream1_seconds, &b->stream1_pieces, NULL);
+}
+
+int bench_phase_streamn(struct bench *b)
+{
+    return stream_phase(b, b->base_sn, 0, &b->streamn_seconds, &b->streamn_pieces,
+                        &b->streamn_threads);
+}
+
+/* Copy floor: the source's SST files that hold sync S copied (copy_file_range,
+ * the kernel's copy) into a directory on the same filesystem, each fsync'd:
+ * what the copy path cannot beat. */
+int bench_phase_copy_floor(struct bench *b)
+{
+    engine *src = NULL;
+    engine_copy_plan *plan = NULL;
+    char *msg = NULL, *why = NULL;
+    double t0 = bench_now();
+    int rc = engine_open(b->source, ENGINE_OPEN_READ_ONLY, &src, &msg);
+    if (rc)
+        goto out;
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_sync(BENCH_SYNC, lo, &lo_len, hi, &hi_len);
+    rc = engine_copy_plan_new(src, lo, lo_len, hi, hi_len, &plan, &why);
+    if (rc == 1) {
+        rc = engine_msgf(&msg, -EINVAL, "the source does not qualify for a copy: %s", why);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (mkdir(b->copy_floor_dir, 0755) != 0) {
+        rc = engine_msgf(&msg, -errno, "cannot create '%s'", b->copy_floor_dir);
+        goto out;
+    }
+    for (size_t i = 0; rc == 0 && i < engine_copy_plan_count(plan); i++) {
+        const char *path = engine_copy_plan_path(plan, i);
+        char dst[PATH_MAX + 32];
+        snprintf(dst, sizeof dst, "%s/%zu.sst", b->copy_floor_dir, i);
+        int in = open(path, O_RDONLY | O_CLOEXEC);
+        int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        struct stat st;
+        if (in < 0 || out < 0 || fstat(in, &st) != 0) {
+            rc = engine_msgf(&msg, -errno, "cannot copy '%s'", path);
+        } else {
+            for (off_t done = 0; rc == 0 && done < st.st_size;) {
+                ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(st.st_size - done), 0);
+                if (n <= 0)
+                    rc = engine_msgf(&msg, n < 0 ? -errno : -EIO, "cannot copy '%s'", path);
+                else
+                    done += n;
+            }
+            if (rc == 0 && fsync(out) != 0)
+                rc = engine_msgf(&msg, -errno, "cannot fsync '%s'", dst);
+            b->copy_floor_bytes += (uint64_t)st.st_size;
+            b->copy_floor_files++;
+        }
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+    }
+    b->copy_floor_seconds = bench_now() - t0;
+out:
+    free(why);
+    engine_copy_plan_free(plan);
+    engine_close(src);
+    bench_remove_tree(b->copy_floor_dir);
+    return rc ? cli_fail(rc, msg, b->source) : 0;
 }
 
 /* Put-loop: one WriteBatch with a DeleteRange and a Put per source record. */
@@ -331,6 +490,26 @@ int bench_phase_verify(struct bench *b)
     }
     if ((rc = iters_equal(ia, ib, "the bases after ours and after the put-loop", &n, &msg)))
         goto out;
+    const char *streamed[] = {b->base_s1, b->base_sn};
+    for (size_t i = 0; i < 2; i++) {
+        engine *s = NULL;
+        engine_iter *is = NULL, *ic = NULL;
+        what = streamed[i];
+        if ((rc = engine_open(streamed[i], ENGINE_OPEN_READ_ONLY, &s, &msg)))
+            goto out;
+        n = 0;
+        is = engine_iter_new_all(s, NULL);
+        ic = engine_iter_new_all(base, NULL);
+        rc = !is || !ic
+                 ? -ENOMEM
+                 : iters_equal(ic, is, "the bases after the copy and after a stream", &n, &msg);
+        engine_iter_free(is);
+        engine_iter_free(ic);
+        engine_close(s);
+        if (rc)
+            goto out;
+    }
+    what = "verify";
     engine_iter_free(ia);
     engine_iter_free(ib);
     ia = engine_iter_new_sync(base, NULL, BENCH_SYNC);

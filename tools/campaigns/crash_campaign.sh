@@ -17,10 +17,14 @@
 # lazily if it must, so no stale mount is ever left behind.
 #
 # The world: a base with syncs "alpha", "targe" (sorts right before the target's
-# range), "target" and "target-x" (sorts right after it), and two source stores:
+# range), "target" and "target-x" (sorts right after it), and source stores:
 # src-a holds "target" = A (the base's initial copy), src-b holds "target" = B
-# (other seed, more grants) and a different "alpha" (which must never reach the
-# base).  Every fingerprint is `syncstore dump STORE SYNC | sha256sum`.
+# (other seed, more grants); both hold a different "alpha" (which must never
+# reach the base).  Each version is there twice: src-X-stream, written by gen
+# twice (a replaced sync, whose files overlap: a compaction from it streams),
+# and src-X, made by compacting src-X-stream into a store without the sync
+# (SST files at sequence number 0 inside the range: a compaction from it takes
+# the copy path).  Every fingerprint is `syncstore dump STORE SYNC | sha256sum`.
 #
 # One trial: mount the base with `syncstore mount -f` in the background (so the
 # daemon's pid is $!), write the other version's source into
@@ -46,7 +50,9 @@
 # The next trial compacts towards the other version again (A->B after an
 # "old", B->A after a "new"), so both outcomes stay reachable.
 #
-# Where the kill lands, cycling through five modes with random delays:
+# Where the kill lands, cycling through six modes with random delays; stream
+# trials use the streaming sources, copy trials the copying ones, and the other
+# modes alternate between the two paths from one round of modes to the next:
 #   random     no pause hook; a delay uniform in [0, T], T the measured duration
 #              of one compaction through the mount (labelled afterwards from the
 #              evidence: before any staging file, while building pieces, after
@@ -57,6 +63,8 @@
 #   ingest     200,0: at the end of that pause, -10..+3 ms, i.e. right before,
 #              inside or right after the ingest call (old or new)
 #   after      0,600: inside the pause right after the ingest call (expect new)
+#   copy       0,0,0,600: inside the pause in the middle of copying the first
+#              SST file into BASE/staging (expect old)
 # A pause is seen as the daemon thread sleeping in nanosleep (/proc/PID/task/
 # */wchan, else the syscall number); the daemon uses no other sleep.  The pause
 # is checked again right before the kill; a trial whose pause was reached but
@@ -68,7 +76,8 @@
 # where the kill landed, a failing check, staging not empty after the remount,
 # a remount or clean unmount that fails, a status left "running", a wrong file
 # count through the mount, a hung writer, a mount left behind, a source store
-# changed at the end.  The campaign stops early when the store's state is no
+# changed at the end (its dump, or any SST file's bytes or mtime), a finished
+# compaction whose status names the other method.  The campaign stops early when the store's state is no
 # longer known (target neither old nor new).
 set -euo pipefail
 export LC_ALL=C
@@ -230,9 +239,19 @@ gen "$BASE" alpha "$GRANTS" 1
 gen "$BASE" targe "$GRANTS" 2
 gen "$BASE" target "$GRANTS" 3
 gen "$BASE" target-x "$GRANTS" 4
-gen "$SRC_A" target "$GRANTS" 3
-gen "$SRC_B" target $((GRANTS + GRANTS / 3)) 5
+# Each version twice: src-X-stream written by gen twice (a replaced sync: its
+# files overlap, so a compaction from it streams) and src-X written by
+# compacting that one into a store that lacks the sync (its SST files sit at
+# sequence number 0, wholly inside the range: a compaction from it copies).
+SRC_AS=$WORK/src-a-stream SRC_BS=$WORK/src-b-stream
+gen "$SRC_AS" target "$GRANTS" 3
+gen "$SRC_AS" target "$GRANTS" 3
+gen "$SRC_BS" target $((GRANTS + GRANTS / 3)) 5
+gen "$SRC_BS" target $((GRANTS + GRANTS / 3)) 5
+gen "$SRC_A" alpha 10 7
+"$BIN" compact "$SRC_A" "$SRC_AS" target >/dev/null
 gen "$SRC_B" alpha "$GRANTS" 6
+"$BIN" compact "$SRC_B" "$SRC_BS" target >/dev/null
 
 OTHERS=(alpha targe target-x)
 declare -A FP_OTHER
@@ -245,7 +264,13 @@ KEYS_B=$("$BIN" dump "$SRC_B" target | wc -l)
 [ "$(fp "$BASE" target)" = "$FP_A" ] || die "the base's target does not equal src-a's"
 [ "$FP_A" != "$FP_B" ] || die "versions A and B are identical"
 [ "${FP_OTHER[alpha]}" != "$FP_SRC_B_ALPHA" ] || die "src-b's alpha equals the base's"
-declare -A FP_OF=([A]=$FP_A [B]=$FP_B) SRC_OF=([A]=$SRC_A [B]=$SRC_B) KEYS_OF=([A]=$KEYS_A [B]=$KEYS_B)
+[ "$(fp "$SRC_AS" target)" = "$FP_A" ] && [ "$(fp "$SRC_BS" target)" = "$FP_B" ] ||
+  die "the streaming sources differ from the copying ones"
+declare -A FP_OF=([A]=$FP_A [B]=$FP_B) KEYS_OF=([A]=$KEYS_A [B]=$KEYS_B)
+declare -A SRC_COPY=([A]=$SRC_A [B]=$SRC_B) SRC_STREAM=([A]=$SRC_AS [B]=$SRC_BS)
+declare -A SRC_OF=([A]=$SRC_A [B]=$SRC_B)
+# the method a finished compaction from each kind of source reports
+method_of() { sed -n 's/.*"method":"\([a-z]*\)".*/\1/p' "$MNT/ctl/compact/target"; }
 other_version() { [ "$1" = A ] && echo B || echo A; }
 log "target: A = $KEYS_A keys, B = $KEYS_B keys; others: ${OTHERS[*]}"
 
@@ -259,9 +284,13 @@ for v in B A; do
   printf '%s\n' "${SRC_OF[$v]}" >"$MNT/ctl/compact/target" || die "calibration compaction to $v failed"
   T=$((T + $(now_ms) - t0))
   [ "$(status_field state <"$MNT/ctl/compact/target")" = "done" ] || die "calibration: status is not done"
+  [ "$(method_of)" = copy ] || die "calibration: the compaction from ${SRC_OF[$v]} did not copy"
   n=$(find "$MNT/target" -type f | wc -l) || die "calibration: find MNT/target failed"
   [ "$n" = "${KEYS_OF[$v]}" ] || die "calibration: $n files under MNT/target, expected ${KEYS_OF[$v]}"
 done
+printf '%s\n' "${SRC_STREAM[B]}" >"$MNT/ctl/compact/target" || die "calibration: stream to B failed"
+[ "$(method_of)" = stream ] || die "calibration: the compaction from $SRC_BS did not stream"
+printf '%s\n' "${SRC_STREAM[A]}" >"$MNT/ctl/compact/target" || die "calibration: stream to A failed"
 T=$((T / 2))
 [ "$T" -ge 10 ] || T=10
 stop_daemon
@@ -283,9 +312,15 @@ HAVE_CHECK=0
 if "$BIN" check --help >/dev/null 2>&1; then HAVE_CHECK=1; log "syncstore check: present, run after every crash"
 else log "syncstore check: not in this binary, skipped"; fi
 DB_FILES_START=$(find "$BASE/db" -type f | wc -l)
+# the sources' SST files (bytes and mtime): never changed by a compaction
+sst_sums() { (cd "$1/db" && { find . -name '*.sst' -exec sha256sum {} +; find . -name '*.sst' -printf '%p %T@\n'; } | sort); }
+declare -A SST_SUMS
+for s in "$SRC_A" "$SRC_B" "$SRC_AS" "$SRC_BS"; do
+  SST_SUMS[$s]=$(sst_sums "$s")
+done
 
 # ---------------------------------------------------------------- trials
-MODES=(random before after stream ingest)
+MODES=(random before after stream ingest copy)
 declare -A CNT
 N_OLD=0 N_NEW=0 N_FAIL=0
 STOP=0
@@ -301,7 +336,15 @@ for ((trial = 1; trial <= N && !STOP; trial++)); do
     before) pause=600,0 ;;
     ingest) pause=200,0 ;;
     after) pause=0,600 ;;
+    copy) pause=0,0,0,600 ;;
   esac
+  # the path: stream and copy have their own; the others alternate, by the
+  # round of the modes (so each mode meets both paths)
+  path=copy
+  if [ "$mode" = stream ] || { [ "$mode" != copy ] && [ $(( (trial - 1) / ${#MODES[@]} % 2 )) = 1 ]; }; then
+    path=stream
+  fi
+  if [ "$path" = stream ]; then SRC_OF=([A]=$SRC_AS [B]=$SRC_BS); else SRC_OF=([A]=$SRC_A [B]=$SRC_B); fi
   t_trial=$(now_ms)
   if ! start_daemon "$pause"; then
     fail "mount failed"
@@ -318,7 +361,7 @@ for ((trial = 1; trial <= N && !STOP; trial++)); do
       sleep_ms "$d"
       detail="after ${d} ms"
       ;;
-    stream | before | after)
+    stream | before | after | copy)
       if wait_pause; then
         d=$(rand 300)
         sleep_ms "$d"
@@ -394,7 +437,7 @@ for ((trial = 1; trial <= N && !STOP; trial++)); do
     esac
   fi
   case $where in
-    stream | before) [ "$outcome" = old ] || fail "killed in the $where pause but the outcome is $outcome" ;;
+    stream | before | copy) [ "$outcome" = old ] || fail "killed in the $where pause but the outcome is $outcome" ;;
     after | returned | switched) [ "$outcome" = new ] || fail "killed $where but the outcome is $outcome" ;;
   esac
 
@@ -409,6 +452,8 @@ for ((trial = 1; trial <= N && !STOP; trial++)); do
       [ "$state" = running ] && fail "ctl/compact/target still says running after the remount"
       [ "$state" = "done" ] && [ "$ssrc" = "${SRC_OF[$new]}" ] && [ "$outcome" != new ] &&
         fail "status done for this trial's source but the outcome is $outcome"
+      [ "$state" = "done" ] && [ "$ssrc" = "${SRC_OF[$new]}" ] && [ "$(method_of)" != "$path" ] &&
+        fail "the compaction went by $(method_of), expected $path"
       want=${KEYS_OF[$new]}
       [ "$outcome" = old ] && want=${KEYS_OF[$old]}
       n=$(find "$MNT/target" -type f 2>"$WORK/find.err" | wc -l) ||
@@ -437,13 +482,13 @@ for ((trial = 1; trial <= N && !STOP; trial++)); do
   ms=$(( $(now_ms) - t_trial ))
   if [ ${#TRIAL_FAIL[@]} -gt 0 ]; then
     N_FAIL=$((N_FAIL + 1))
-    printf 'trial %3d  %-7s %-11s %-4s (%s->%s) staging-after-crash=%d %5d ms  FAIL\n' \
-      "$trial" "$mode" "$where" "$outcome" "$old" "$new" "$staged" "$ms"
+    printf 'trial %3d  %-7s %-6s %-11s %-4s (%s->%s) staging-after-crash=%d %5d ms  FAIL\n' \
+      "$trial" "$mode" "$path" "$where" "$outcome" "$old" "$new" "$staged" "$ms"
     printf '           - %s\n' "${TRIAL_FAIL[@]}"
     sed 's/^/           daemon: /' "$DLOG" | tail -n 20
   else
-    printf 'trial %3d  %-7s %-11s %-4s (%s->%s) staging-after-crash=%d %5d ms  %s\n' \
-      "$trial" "$mode" "$where" "$outcome" "$old" "$new" "$staged" "$ms" "$detail"
+    printf 'trial %3d  %-7s %-6s %-11s %-4s (%s->%s) staging-after-crash=%d %5d ms  %s\n' \
+      "$trial" "$mode" "$path" "$where" "$outcome" "$old" "$new" "$staged" "$ms" "$detail"
   fi
 done
 done_trials=$((trial - 1))
@@ -452,6 +497,10 @@ done_trials=$((trial - 1))
 [ "$(fp "$SRC_A" target)" = "$FP_A" ] || { FAILED=1; echo "src-a changed" >&2; }
 [ "$(fp "$SRC_B" target)" = "$FP_B" ] || { FAILED=1; echo "src-b's target changed" >&2; }
 [ "$(fp "$SRC_B" alpha)" = "$FP_SRC_B_ALPHA" ] || { FAILED=1; echo "src-b's alpha changed" >&2; }
+for s in "$SRC_A" "$SRC_B" "$SRC_AS" "$SRC_BS"; do
+  [ "$(sst_sums "$s")" = "${SST_SUMS[$s]}" ] ||
+    { FAILED=1; echo "an SST file of $s changed" >&2; }
+done
 DB_FILES_END=$(find "$BASE/db" -type f | wc -l)
 TMP_LEFT=$(find "$WORK/tmp" -mindepth 1 -maxdepth 1 | wc -l)
 secs=$(( ($(now_ms) - t_start) / 1000 ))

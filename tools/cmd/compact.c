@@ -19,14 +19,21 @@
 
 static const char compact_usage[] =
     "usage: syncstore compact BASE SOURCE SYNC_ID [--json] [--reclaim] [--piece-size BYTES]\n"
+    "                         [--stream] [--threads N]\n"
     "\n"
     "Makes BASE's copy of sync SYNC_ID equal to SOURCE's, atomically: readers of\n"
     "BASE see the old sync or the new one, never a mix.  SOURCE is opened\n"
-    "read-only and never changed.  Its range is streamed into SST pieces in BASE's\n"
-    "staging area, each carrying the range tombstone for its own span, and all\n"
-    "pieces are ingested in one call.  Other syncs of BASE are untouched.\n"
+    "read-only and never changed.  When SOURCE's own SST files for the sync\n"
+    "qualify (as load, gen and import write a new sync), they are copied into\n"
+    "BASE's staging area (method \"copy\": no record is read); otherwise the range\n"
+    "is streamed, one thread per core, into SST pieces there, each carrying the\n"
+    "range tombstone for its own span (method \"stream\").  Either way all files\n"
+    "are ingested in one call.  Other syncs of BASE are untouched.\n"
     "\n"
-    "  --json              print the result as one JSON object\n"
+    "  --json              print the result as one JSON object, with \"method\":\n"
+    "                      \"copy\" or \"stream\" and its figures\n"
+    "  --stream            always stream (no copy), e.g. to compare the paths\n"
+    "  --threads N         streaming threads (default: one per core, at most 16)\n"
     "  --reclaim           wait until the old data's space is reclaimed (otherwise\n"
     "                      a hint is left for the next mount of BASE)\n"
     "  --piece-size BYTES  target size of one SST piece (default 268435456, min 4096)\n"
@@ -82,11 +89,25 @@ static int print_result(int json, const char *what, const char *sync_id, const c
         buf_addf(&b,
                  ",\"outcome\":\"%s\",\"keys\":%llu,\"bytes\":%llu,\"pieces\":%llu,"
                  "\"sst_bytes\":%llu,\"seconds\":%.6f,\"ingest_seconds\":%.6f,"
-                 "\"reclaim_seconds\":%.6f}",
+                 "\"reclaim_seconds\":%.6f",
                  compactor_outcome_name(r->outcome), (unsigned long long)r->keys,
                  (unsigned long long)r->bytes, (unsigned long long)r->pieces,
                  (unsigned long long)r->sst_bytes, r->seconds, r->ingest_seconds,
                  r->reclaim_seconds);
+        if (source) {
+            buf_addf(&b,
+                     ",\"method\":\"%s\",\"files_copied\":%llu,\"bytes_copied\":%llu,"
+                     "\"copy_seconds\":%.6f,\"threads\":%llu,\"copy_refused\":%s,"
+                     "\"stream_reason\":",
+                     compactor_method_name(r->method), (unsigned long long)r->files_copied,
+                     (unsigned long long)r->bytes_copied, r->copy_seconds,
+                     (unsigned long long)r->threads, r->copy_refused ? "true" : "false");
+            if (r->method == COMPACTOR_STREAM)
+                buf_add_json_string(&b, r->reason, strlen(r->reason));
+            else
+                buf_adds(&b, "null");
+        }
+        buf_adds(&b, "}");
         int rc = buf_error(&b);
         if (rc)
             cli_error("%s sync %s, but cannot print the result: %s", what, sync_id,
@@ -103,11 +124,20 @@ static int print_result(int json, const char *what, const char *sync_id, const c
         printf("%s sync %s: empty: the source holds nothing for it, so it was excised "
                "(%.3f s, switch %.1f ms)\n",
                what, sync_id, r->seconds, r->ingest_seconds * 1e3);
+    else if (r->method == COMPACTOR_COPY)
+        printf("%s sync %s: %s by copy, %llu keys, %llu SST file%s (%.1f MB) copied, %.3f s "
+               "(switch %.1f ms%s)\n",
+               what, sync_id, compactor_outcome_name(r->outcome), (unsigned long long)r->keys,
+               (unsigned long long)r->files_copied, r->files_copied == 1 ? "" : "s",
+               (double)r->bytes_copied / 1e6, r->seconds, r->ingest_seconds * 1e3,
+               r->reclaim_seconds > 0 ? ", reclaimed" : "");
     else
-        printf("%s sync %s: %s, %llu keys, %.1f MB in %llu piece%s, %.3f s (switch %.1f ms%s)\n",
+        printf("%s sync %s: %s by stream, %llu keys, %.1f MB in %llu piece%s by %llu thread%s, "
+               "%.3f s (switch %.1f ms%s)\n",
                what, sync_id, compactor_outcome_name(r->outcome), (unsigned long long)r->keys,
                (double)r->bytes / 1e6, (unsigned long long)r->pieces, r->pieces == 1 ? "" : "s",
-               r->seconds, r->ingest_seconds * 1e3, r->reclaim_seconds > 0 ? ", reclaimed" : "");
+               (unsigned long long)r->threads, r->threads == 1 ? "" : "s", r->seconds,
+               r->ingest_seconds * 1e3, r->reclaim_seconds > 0 ? ", reclaimed" : "");
     return 0;
 }
 
@@ -126,6 +156,21 @@ static int parse_piece_size(const struct cli_option *o, const char *value)
     return 0;
 }
 
+/* --threads N: 1 to 16. */
+static int parse_threads(const struct cli_option *o, const char *value)
+{
+    unsigned long long n;
+    int st = cli_parse_u64(o->name, value, 16, &n);
+    if (st)
+        return st;
+    if (n < 1) {
+        cli_error("--threads must be 1 to 16, got %llu", n);
+        return EXIT_USAGE;
+    }
+    *(int *)o->dest = (int)n;
+    return 0;
+}
+
 static int run(int argc, char **argv, int is_delete)
 {
     const char *usage = is_delete ? delete_usage : compact_usage;
@@ -140,6 +185,11 @@ static int run(int argc, char **argv, int is_delete)
          .has_value = 1,
          .dest = &opt.piece_bytes,
          .parse = parse_piece_size},
+        {.name = is_delete ? NULL : "--stream", .dest = &opt.no_copy},
+        {.name = is_delete ? NULL : "--threads",
+         .has_value = 1,
+         .dest = &opt.threads,
+         .parse = parse_threads},
         {.name = NULL},
     };
     const struct cli_command cmd = {.name = argv[0],
