@@ -89,9 +89,44 @@ B=$tmp/base SRC=$tmp/src
 "$bin" gen "$B" S --grants 40 >/dev/null
 "$bin" gen "$SRC" S --grants 20 --seed 9 >/dev/null
 "$bin" dump "$B" keep >"$tmp/keep.before"
-expect 0 'compacted sync S: done, [0-9]+ keys' -- "$bin" compact "$B" "$SRC" S
+expect 0 'compacted sync S: done by (copy|stream), [0-9]+ keys' -- "$bin" compact "$B" "$SRC" S
 check "compact made S equal the source" cmp -s <("$bin" dump "$B" S) <("$bin" dump "$SRC" S)
 expect 0 '"outcome":"done".*"pieces":[0-9]+' -- "$bin" compact "$B" "$SRC" S --json --piece-size 4096 --reclaim
+expect 0 '"method":"(copy|stream)","files_copied":[0-9]+,"bytes_copied":[0-9]+,"copy_seconds":[0-9.]+,"threads":[0-9]+' -- "$bin" compact "$B" "$SRC" S --json
+expect 0 '"method":"stream".*"threads":1,"copy_refused":false,"stream_reason":"the copy path was turned off"' -- "$bin" compact "$B" "$SRC" S --json --stream --threads 1
+check "a forced stream made S equal the source" cmp -s <("$bin" dump "$B" S) <("$bin" dump "$SRC" S)
+expect 0 'done by stream, [0-9]+ keys, .* by 1 thread' -- "$bin" compact "$B" "$SRC" S --stream --threads 1
+expect 2 'threads must be 1 to 16' -- "$bin" compact "$B" "$SRC" S --threads 0
+# the copy path: what gen, load and import write into an empty range is SST
+# files of one sync at sequence number 0, which a compaction copies as they
+# are; an upsert load into the sync makes it stream
+expect 0 '"method":"copy","files_copied":1,' -- "$bin" compact "$B" "$SRC" S --json
+LD=$tmp/loadsrc
+"$bin" dump "$SRC" S | "$bin" load "$LD" 2>/dev/null
+expect 0 '"method":"copy"' -- "$bin" compact "$B" "$LD" S --json
+check "the copy from a loaded source made S equal it" cmp -s <("$bin" dump "$B" S) <("$bin" dump "$LD" S)
+if [ -r "$c1z" ]; then
+  expect 0 '"method":"copy"' -- "$bin" compact "$B" "$S" 3ARefY5G8eOytquwYgm41Nq07IZ --json
+  check "the copy from an imported source made the sync equal it" cmp -s <("$bin" dump "$B" 3ARefY5G8eOytquwYgm41Nq07IZ) <("$bin" dump "$S" 3ARefY5G8eOytquwYgm41Nq07IZ)
+fi
+echo '{"bucket":"notes","key":"upsert","value":"v"}' | "$bin" load "$LD" --sync S 2>/dev/null
+expect 0 '"method":"stream".*"stream_reason":"(file .* has global sequence number [1-9]|files .* overlap)' -- "$bin" compact "$B" "$LD" S --json
+check "the stream after an upsert made S equal the source" cmp -s <("$bin" dump "$B" S) <("$bin" dump "$LD" S)
+# a store that got S by a (streaming) compaction into a range it lacked holds
+# S as SST files at sequence number 0 too; a compaction from it copies them,
+# leaves the same bytes as a stream, and never touches the source's files
+CP=$tmp/copysrc
+"$bin" gen "$CP" other --grants 5 >/dev/null
+expect 0 '"method":"stream"' -- "$bin" compact "$CP" "$SRC" S --json --stream
+sums() { (cd "$1/db" && { find . -type f -exec sha256sum {} +; find . -type f -printf '%p %T@\n'; } | sort); }
+before=$(sums "$CP")
+expect 0 '"method":"copy","files_copied":[1-9][0-9]*,"bytes_copied":[1-9][0-9]*' -- "$bin" compact "$B" "$CP" S --json
+check "the copy made S equal the source" cmp -s <("$bin" dump "$B" S) <("$bin" dump "$SRC" S)
+expect 0 'compacted sync S: done by copy, [0-9]+ keys, [0-9]+ SST files? \([0-9.]+ MB\) copied' -- "$bin" compact "$B" "$CP" S
+check "the copies leave the base healthy" "$bin" check "$B"
+check "the copy path leaves every file of the source as it was" test "$before" = "$(sums "$CP")"
+expect 0 '"method":"stream"' -- "$bin" compact "$B" "$CP" S --json --stream
+check "neither does a stream" test "$before" = "$(sums "$CP")"
 expect 2 "sync_id 'ctl' is reserved" -- "$bin" compact "$B" "$SRC" ctl
 expect 2 "sync_id 'a b' has a byte outside" -- "$bin" compact "$B" "$SRC" 'a b'
 expect 2 'needs BASE, SOURCE and SYNC_ID' -- "$bin" compact "$B" "$SRC"

@@ -972,7 +972,18 @@ void check_status(json_t *j, const char *sync, const char *state, const char *so
     v = json_object_get(j, "error");
     if (!v || (error ? !json_is_string(v) || !*json_string_value(v) : !json_is_null(v)))
         fail_msg("error is not %s: %s", error ? "a message" : "null", text);
-    assert_int_equal(json_object_size(j), 7);
+    /* a finished attempt's method and its figures: all five or none */
+    v = json_object_get(j, "method");
+    if (v) {
+        if (!json_is_string(v) ||
+            (strcmp(json_string_value(v), "copy") && strcmp(json_string_value(v), "stream")))
+            fail_msg("method is not copy or stream: %s", text);
+        const char *counts[] = {"files_copied", "bytes_copied", "pieces", "threads"};
+        for (size_t i = 0; i < 4; i++)
+            if (!json_is_integer(json_object_get(j, counts[i])))
+                fail_msg("%s is not a count: %s", counts[i], text);
+    }
+    assert_int_equal(json_object_size(j), v ? 12 : 7);
     free(text);
 }
 

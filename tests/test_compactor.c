@@ -134,7 +134,11 @@ static void assert_same_sync(engine *a, engine *b, const char *sync)
 
 static int compact(struct fx *f, const char *sync, uint64_t piece, struct compactor_result *r)
 {
-    struct compactor_options opt = {.piece_bytes = piece};
+    /* one streaming thread: these tests count the pieces (test_copy.c covers
+     * the copy path and the parallel stream) */
+    /* These cases are the streaming path's (pieces, tiling); test_copy.c has
+     * the copy path's, which the loader's fresh sources would take. */
+    struct compactor_options opt = {.piece_bytes = piece, .threads = 1, .no_copy = 1};
     char *msg = NULL;
     int rc = compactor_run(f->base, f->source, sync, &opt, r, &msg);
     if (rc && rc != ENGINE_ECANCELED)

@@ -605,6 +605,7 @@ static int crash_child(char **argv)
         int to_b = i % 2 == 0;
         struct compactor_options opt = {
             .piece_bytes = i % 3 == 0 ? 4096 : 0,
+            .no_copy = 1, /* kills land while streaming; the crash campaign kills copies */
             .progress = child_progress,
             .progress_arg = to_b ? &keys_b : &keys_a,
             .reclaim = i % 7 == 3,
@@ -1271,6 +1272,7 @@ static void test_cancel(void **state)
         struct canceller c = {.cancel_at_keys = mode == 1 ? big.keys : 1};
         struct compactor_options opt = {
             .piece_bytes = mode == 2 ? 4096 : 0,
+            .no_copy = 1, /* cancelled mid-stream */
             .progress = cancel_progress,
             .progress_arg = &c,
         };

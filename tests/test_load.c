@@ -233,6 +233,9 @@ static void test_replace(void **state)
                  k, k);
     buf_adds(&text, "{\"sync\":\"c\",\"bucket\":\"z\",\"key\":\"only\",\"value\":\"c\"}\n");
     buf_adds(&text, "{\"sync\":\"a\",\"bucket\":\"b\",\"key\":\"n000\",\"value\":\"last\"}\n");
+    /* a new sync, named first (sorted before a): nothing of it to replace, and
+     * the syncs after it are still replaced */
+    buf_adds(&text, "{\"sync\":\"0new\",\"bucket\":\"b\",\"key\":\"k\",\"value\":\"n\"}\n");
     char *msg = NULL;
     int rc = load_text(f->e, text.data, 1, NULL, 4096, NULL, &msg);
     if (rc)
@@ -244,6 +247,7 @@ static void test_replace(void **state)
     assert_value(f->e, "a", "b", "n299", "x299");
     assert_int_equal(count(f->e, "c", NULL), 1);
     assert_value(f->e, "c", "z", "only", "c");
+    assert_int_equal(count(f->e, "0new", NULL), 1);
     /* b was not named: untouched. */
     assert_value(f->e, "b", "b", "keep", "1");
     assert_int_equal(tu_count_dir(engine_staging_dir(f->e)), 0);

@@ -1017,6 +1017,63 @@ static void test_ctl_compact(void **state)
     free(junk);
 }
 
+/* A source whose SST files qualify takes the copy path through ctl/compact:
+ * the status and ctl/stats say "copy" and count the files copied; a source
+ * that does not (a second sync in the same file) streams, and says so. */
+static void test_ctl_compact_method(void **state)
+{
+    struct fx *f = *state;
+    char *scratch = src_path(f, 0, "scratch");
+    char *src = src_path(f, 1, "src"), *mixed = src_path(f, 2, "mixed");
+    assert_int_equal(syncstore("gen", scratch, "S", "--grants", "300", "--seed", "4", NULL), 0);
+    assert_int_equal(syncstore("gen", scratch, "K", "--grants", "30", "--seed", "6", NULL), 0);
+    engine *from = NULL, *to = NULL;
+    assert_int_equal(engine_open(scratch, ENGINE_OPEN_READ_ONLY, &from, NULL), 0);
+    const char *one[] = {"S", NULL}, *both[] = {"K", "S", NULL};
+    assert_int_equal(engine_open(src, ENGINE_OPEN_CREATE, &to, NULL), 0);
+    tu_ingest_syncs(from, to, one, 0);
+    engine_close(to);
+    assert_int_equal(engine_open(mixed, ENGINE_OPEN_CREATE, &to, NULL), 0);
+    tu_ingest_syncs(from, to, both, 1);
+    engine_close(to);
+    engine_close(from);
+    size_t keys;
+    uint64_t h = sync_hash(src, "S", &keys);
+
+    assert_int_equal(sh_compact(f, src, "S"), 0);
+    json_t *j = status_of(f, "S");
+    check_status(j, "S", "done", src, (long long)keys, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "copy");
+    assert_int_equal(json_integer_value(json_object_get(j, "files_copied")), 1);
+    assert_true(json_integer_value(json_object_get(j, "bytes_copied")) > 0);
+    json_decref(j);
+    assert_true(sync_hash(f->base, "S", NULL) == h);
+    assert_int_equal(check_sync(f, f->base, "S"), keys);
+    json_t *stats = stats_of(f);
+    json_t *c =
+        json_object_get(json_object_get(json_object_get(stats, "syncs"), "S"), "compactions");
+    assert_string_equal(json_string_value(json_object_get(c, "method")), "copy");
+    assert_true(json_is_null(json_object_get(
+        json_object_get(json_object_get(json_object_get(stats, "syncs"), "K"), "compactions"),
+        "method")));
+    json_decref(stats);
+
+    h = sync_hash(mixed, "K", &keys);
+    assert_int_equal(sh_compact(f, mixed, "K"), 0);
+    j = status_of(f, "K");
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "stream");
+    assert_int_equal(json_integer_value(json_object_get(j, "files_copied")), 0);
+    assert_true(json_integer_value(json_object_get(j, "threads")) >= 1);
+    json_decref(j);
+    assert_true(sync_hash(f->base, "K", NULL) == h);
+    /* the method survives a remount, in the persisted record */
+    assert_int_equal(fx_unmount(f, 0), 0);
+    assert_int_equal(fx_mount(f, NULL, NULL), 0);
+    j = status_of(f, "S");
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "copy");
+    json_decref(j);
+}
+
 /* One open of path and the given write()s, each of its own bytes (offsets
  * growing as a shell's would): 0 when all succeeded, else the errno of the
  * first that failed (a negative errno for the open). */
@@ -1199,6 +1256,9 @@ static void test_ctl_status_grows(void **state)
 {
     struct fx *f = *state;
     char *src = src_path(f, 0, "src");
+    /* a source that streams: S replaced in it, so a tombstone lies under its
+     * files and they do not qualify for the copy path */
+    assert_int_equal(syncstore("gen", src, "S", "--grants", "10", "--seed", "3", NULL), 0);
     assert_int_equal(syncstore("gen", src, "S", "--grants", "4000", "--seed", "2", NULL), 0);
     size_t total_keys;
     uint64_t total_bytes = sync_bytes(src, "S", &total_keys);
@@ -2063,6 +2123,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tree_equals_store, setup_tree, teardown),
         cmocka_unit_test_setup_teardown(test_name_edge_cases, setup_edges, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_compact, setup_ctl, teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_compact_method, setup_ctl, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_delete_and_writes, setup_ctl, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_busy_and_cancel, setup_paused, teardown),
         cmocka_unit_test_setup_teardown(test_ctl_status_grows, setup_stream_paused, teardown),

@@ -241,3 +241,28 @@ char *tu_largest_sst(const char *db)
     assert_non_null(best);
     return best;
 }
+
+void tu_ingest_syncs(engine *from, engine *to, const char *const *syncs, int one_file)
+{
+    engine_ingest *ing = NULL;
+    assert_int_equal(engine_ingest_new(to, &ing, NULL), 0);
+    engine_sst *w = NULL;
+    for (size_t s = 0; syncs[s]; s++) {
+        if (!w || !one_file)
+            assert_int_equal(engine_ingest_sst_begin(ing, &w, NULL), 0);
+        engine_iter *it = engine_iter_new_sync(from, NULL, syncs[s]);
+        assert_non_null(it);
+        for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = engine_iter_disk_key(it, &kl);
+            const char *v = engine_iter_value(it, &vl);
+            assert_int_equal(engine_sst_put(w, k, kl, v, vl, NULL), 0);
+        }
+        assert_int_equal(engine_iter_status(it, NULL), 0);
+        engine_iter_free(it);
+        if (!one_file || !syncs[s + 1])
+            assert_int_equal(engine_sst_finish(w, NULL), 0);
+    }
+    assert_int_equal(engine_ingest_commit(ing, NULL), 0);
+    engine_ingest_free(ing);
+}

@@ -59,5 +59,11 @@ int tu_syncstore(char **out, const char *arg, ...);
 char *tu_largest_sst(const char *db);
 /* Counts the entries of a directory other than . and ..; -1 if it cannot be read. */
 int tu_count_dir(const char *path);
+/* Writes the records of syncs (NULL-terminated) of `from` into the empty range
+ * of `to` as new SST files without tombstones, in one ingest: one file per
+ * sync, or one for all (one_file).  Files ingested into an empty range keep
+ * global sequence number 0: a source the compactor's copy path takes (when
+ * one file per sync). */
+void tu_ingest_syncs(engine *from, engine *to, const char *const *syncs, int one_file);
 
 #endif

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 void cli_error(const char *fmt, ...)
 {
@@ -169,4 +171,34 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, size_t *n_ar
     if (n_args)
         *n_args = n;
     return -1;
+}
+
+/* ---- Progress lines ---- */
+
+void cli_progress_init(struct cli_progress *p, const char *what)
+{
+    *p = (struct cli_progress){.tty = isatty(2), .what = what};
+}
+
+void cli_progress_loader(void *arg, const char *phase, uint64_t records, uint64_t bytes)
+{
+    struct cli_progress *p = arg;
+    if (!p->tty)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    if (p->drawn && now - p->last < 0.1)
+        return;
+    p->last = now;
+    p->drawn = 1;
+    fprintf(stderr, "\r\033[K%s: %s, %llu records, %.1f MB", p->what, phase,
+            (unsigned long long)records, (double)bytes / 1e6);
+}
+
+void cli_progress_end(struct cli_progress *p)
+{
+    if (p->tty && p->drawn)
+        fputs("\r\033[K", stderr);
+    p->drawn = 0;
 }

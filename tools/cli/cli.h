@@ -7,6 +7,7 @@
 #define SYNCSTORE_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine.h"
 
@@ -31,6 +32,20 @@ int cli_open_store(const char *path, int flags, engine **out);
 
 /* True when arg is -h or --help. */
 int cli_is_help(const char *arg);
+
+/* A progress line on stderr, redrawn in place ("\r") at most ten times a
+ * second, only when stderr is a terminal (cli_progress_init decides).
+ * cli_progress_loader matches loader_progress_fn (loader.h); cli_progress_end
+ * clears the line before the command's own output. */
+struct cli_progress {
+    int tty;
+    const char *what; /* "loading into st", "generating s1" */
+    double last;      /* CLOCK_MONOTONIC seconds of the last redraw */
+    int drawn;
+};
+void cli_progress_init(struct cli_progress *p, const char *what);
+void cli_progress_loader(void *arg, const char *phase, uint64_t records, uint64_t bytes);
+void cli_progress_end(struct cli_progress *p);
 
 /* Parses a non-negative decimal integer option value; prints an error naming
  * the option and returns EXIT_USAGE when it is not one. */

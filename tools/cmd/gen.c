@@ -90,7 +90,15 @@ int cmd_gen(int argc, char **argv)
     if ((status = cli_open_store(store, ENGINE_OPEN_CREATE, &e)))
         return status;
 
-    struct loader_options lopt = {.replace = 1, .default_sync = NULL, .chunk_bytes = 0};
+    char what[ENGINE_SYNC_ID_MAX + 32];
+    snprintf(what, sizeof what, "generating %s", sync_id);
+    struct cli_progress prog;
+    cli_progress_init(&prog, what);
+    struct loader_options lopt = {.replace = 1,
+                                  .default_sync = NULL,
+                                  .chunk_bytes = 0,
+                                  .progress = cli_progress_loader,
+                                  .progress_arg = &prog};
     if ((rc = loader_new(e, &lopt, &l, &msg))) {
         status = cli_fail(rc, msg, store);
         goto out;
@@ -98,11 +106,14 @@ int cmd_gen(int argc, char **argv)
     struct gen_options gopt = {.sync_id = sync_id, .grants = grants, .seed = seed};
     struct gen_stats gstats;
     if ((rc = gen_run(l, &gopt, &gstats, &msg))) {
+        cli_progress_end(&prog);
         status = cli_fail(rc, msg, "gen");
         goto out;
     }
     struct loader_stats lstats;
-    if ((rc = loader_commit(l, &lstats, &msg))) {
+    rc = loader_commit(l, &lstats, &msg);
+    cli_progress_end(&prog);
+    if (rc) {
         status = cli_fail(rc, msg, store);
         goto out;
     }

@@ -10,6 +10,7 @@
 #include "loader.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,14 @@ int cmd_load(int argc, char **argv)
     int status = cli_open_store(store, ENGINE_OPEN_CREATE, &e);
     if (status)
         goto out;
-    struct loader_options opt = {.replace = replace, .default_sync = sync};
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "loading into %s", store);
+    struct cli_progress prog;
+    cli_progress_init(&prog, what);
+    struct loader_options opt = {.replace = replace,
+                                 .default_sync = sync,
+                                 .progress = cli_progress_loader,
+                                 .progress_arg = &prog};
     int rc = loader_new(e, &opt, &l, &msg);
     if (rc) {
         status = cli_fail(rc, msg, store);
@@ -90,6 +98,7 @@ int cmd_load(int argc, char **argv)
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
         if ((rc = jsonl_add_line(l, line, (size_t)n, &msg))) {
+            cli_progress_end(&prog);
             cli_error("%s:%lu: %s; nothing was stored", name, lineno,
                       msg ? msg : engine_strerror(rc));
             free(msg);
@@ -103,12 +112,15 @@ int cmd_load(int argc, char **argv)
     /* getline() also returns -1 when the line cannot grow (ENOMEM), and glibc
      * before 2.37 sets no error flag then: only the end of the file ends it. */
     if (ferror(in) || !feof(in)) {
+        cli_progress_end(&prog);
         cli_error("cannot read '%s': %s; nothing was stored", name, strerror(err ? err : EIO));
         status = EXIT_WORK;
         goto out;
     }
     struct loader_stats st;
-    if ((rc = loader_commit(l, &st, &msg))) {
+    rc = loader_commit(l, &st, &msg);
+    cli_progress_end(&prog);
+    if (rc) {
         status = cli_fail(rc, msg, store);
         goto out;
     }

@@ -3,20 +3,27 @@
  * the sorted-run SST writer that every input format (JSON Lines, c1z, gen)
  * hands its records to.
  *
- * Records are appended to an arena of at most chunk_bytes; when it is full the
+ * Records are appended to an arena of at most chunk_bytes.  When it is full the
  * chunk is sorted by on-disk key (ties by arrival, so the last record for a key
- * wins), written as one SST run into the staging area, and the arena reused.
- * Runs may overlap each other; the engine ingests them in creation order with
- * increasing sequence numbers, so a later run overrides an earlier one exactly
- * as a later line does.  Memory is the arena plus its index, whatever the size
- * of the load.
+ * wins) and spilled as a sorted run to a temporary file (runs.h), and the arena
+ * is reused.  At commit the runs and the last chunk are merged in key order,
+ * the newest record of a key winning, and written as SST files that never
+ * overlap each other and each hold ONE sync's keys (a new file starts at every
+ * sync and every FILE_TARGET bytes).  A load that fits one chunk is written
+ * straight from memory.  Memory is the arena plus its index and a small read
+ * buffer per run, whatever the size of the load.
  *
- * In replace mode the first file of the ingest is a tombstone-only file with
- * one range deletion per named sync.  It is begun when the loader is created so
- * that it precedes every run, and filled at commit when the set of named syncs
- * is known.
+ * Why this shape (SPEC "Compaction", the copy path): files that do not overlap
+ * each other or anything in the store go in below everything, at global
+ * sequence number 0, and such files of a source can later be ingested as byte
+ * copies by the compactor without reading a record.  So a replace-mode load
+ * adds a range tombstone only for named syncs that hold records already: the
+ * tombstone-only file comes first in the ingest (RocksDB then gives the data
+ * files higher sequence numbers, above the tombstone); a load into empty
+ * ranges, a new store or a new sync, has no tombstone at all.
  */
 #include "loader.h"
+#include "runs.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,6 +32,8 @@
 #include <string.h>
 
 #define DEFAULT_CHUNK_BYTES (64u << 20)
+#define FILE_TARGET (256ull << 20) /* bytes of one output SST file, about */
+#define PROGRESS_EVERY 65536       /* records between progress reports */
 
 struct entry {
     size_t offset; /* of the on-disk key in the arena; the value follows it */
@@ -37,7 +46,11 @@ struct loader {
     engine *e;
     struct loader_options opt;
     engine_ingest *ing;
-    engine_sst *tombstones; /* replace mode only */
+    runs *runs;      /* spilled chunks */
+    engine_sst *out; /* the output file being written, or NULL */
+    char out_sync[ENGINE_SYNC_ID_MAX + 1];
+    uint64_t bytes;   /* key and value bytes added */
+    uint64_t written; /* records written to output files */
 
     char *arena;
     size_t arena_len, arena_cap;
@@ -66,9 +79,8 @@ int loader_new(engine *e, const struct loader_options *opt, loader **out, char *
     l->opt = *opt;
     if (!l->opt.chunk_bytes)
         l->opt.chunk_bytes = DEFAULT_CHUNK_BYTES;
-    if ((rc = engine_ingest_new(e, &l->ing, msg)))
-        goto fail;
-    if (opt->replace && (rc = engine_ingest_sst_begin(l->ing, &l->tombstones, msg)))
+    if ((rc = engine_ingest_new(e, &l->ing, msg)) ||
+        (rc = runs_new(engine_staging_dir(e), &l->runs, msg)))
         goto fail;
     *out = l;
     return 0;
@@ -82,6 +94,7 @@ void loader_free(loader *l)
     if (!l)
         return;
     engine_ingest_free(l->ing);
+    runs_free(l->runs);
     for (size_t i = 0; i < l->n_syncs; i++)
         free(l->syncs[i]);
     free(l->syncs);
@@ -154,16 +167,16 @@ static int cmp_entry(const void *pa, const void *pb, void *arena)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* Sorts the chunk and writes it as one SST run; the last record of each key wins. */
-static int flush_chunk(loader *l, char **msg)
+static void progress(loader *l, const char *phase)
 {
-    if (l->n_entries == 0)
-        return 0;
+    if (l->opt.progress)
+        l->opt.progress(l->opt.progress_arg, phase, l->stats.records, l->bytes);
+}
+
+/* Sorts the chunk and calls fn for each key's last record. */
+static int chunk_each(loader *l, runs_emit_fn fn, void *arg, char **msg)
+{
     qsort_r(l->entries, l->n_entries, sizeof *l->entries, cmp_entry, l->arena);
-    engine_sst *w;
-    int rc = engine_ingest_sst_begin(l->ing, &w, msg);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < l->n_entries; i++) {
         const struct entry *x = &l->entries[i];
         if (i + 1 < l->n_entries) {
@@ -173,15 +186,78 @@ static int flush_chunk(loader *l, char **msg)
                 continue; /* a later record replaces this one */
         }
         const char *k = l->arena + x->offset;
-        if ((rc = engine_sst_put(w, k, x->key_len, k + x->key_len, x->value_len, msg)))
+        int rc = fn(arg, k, x->key_len, k + x->key_len, x->value_len, msg);
+        if (rc)
             return rc;
     }
-    if ((rc = engine_sst_finish(w, msg)))
-        return rc;
-    l->stats.runs++;
     l->n_entries = 0;
     l->arena_len = 0;
     return 0;
+}
+
+static int spill_one(void *arg, const char *key, size_t key_len, const char *value,
+                     size_t value_len, char **msg)
+{
+    return runs_put(arg, key, key_len, value, value_len, msg);
+}
+
+/* Writes the full chunk as a sorted run to a spill file. */
+static int spill_chunk(loader *l, char **msg)
+{
+    if (l->n_entries == 0)
+        return 0;
+    progress(l, "sorting");
+    int rc;
+    if ((rc = runs_begin_run(l->runs, msg)) || (rc = chunk_each(l, spill_one, l->runs, msg)) ||
+        (rc = runs_end_run(l->runs, msg)))
+        return rc;
+    l->stats.runs++;
+    progress(l, "reading");
+    return 0;
+}
+
+/* The sync of an on-disk key: the bytes before its first NUL. */
+static size_t key_sync_len(const char *key, size_t key_len)
+{
+    const char *z = memchr(key, 0, key_len);
+    return z ? (size_t)(z - key) : key_len;
+}
+
+static int out_finish(loader *l, char **msg)
+{
+    if (!l->out)
+        return 0;
+    int rc = engine_sst_finish(l->out, msg);
+    l->out = NULL;
+    if (rc == 0)
+        l->stats.files++;
+    return rc;
+}
+
+/* Adds one record, in key order, to the output: a new file at each sync and
+ * every FILE_TARGET bytes, so that no file spans two syncs. */
+static int out_put(void *arg, const char *key, size_t key_len, const char *value, size_t value_len,
+                   char **msg)
+{
+    loader *l = arg;
+    size_t sl = key_sync_len(key, key_len);
+    int rc;
+    if (l->out && (strlen(l->out_sync) != sl || memcmp(l->out_sync, key, sl) ||
+                   engine_sst_file_size(l->out) >= FILE_TARGET)) {
+        if ((rc = out_finish(l, msg)))
+            return rc;
+    }
+    if (!l->out) {
+        if (sl > ENGINE_SYNC_ID_MAX)
+            return engine_msgf(msg, -EINVAL, "a record's key names no sync");
+        if ((rc = engine_ingest_sst_begin(l->ing, &l->out, msg)))
+            return rc;
+        memcpy(l->out_sync, key, sl);
+        l->out_sync[sl] = 0;
+    }
+    if (++l->written % PROGRESS_EVERY == 0)
+        progress(l, "writing");
+    return engine_sst_put(l->out, key, key_len, value, value_len, msg);
 }
 
 int loader_add(loader *l, const char *sync_id, const char *bucket, const void *key, size_t key_len,
@@ -196,7 +272,7 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
         return rc;
     size_t disk_len = strlen(sync_id) + strlen(bucket) + 2 + key_len;
     size_t need = disk_len + value_len;
-    if (l->arena_len + need > l->opt.chunk_bytes && (rc = flush_chunk(l, msg)))
+    if (l->arena_len + need > l->opt.chunk_bytes && (rc = spill_chunk(l, msg)))
         return rc;
     if (l->arena_len + need > l->arena_cap) {
         size_t cap = l->arena_cap ? l->arena_cap : 1 << 20;
@@ -229,8 +305,36 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
         .seq = l->seq++,
     };
     l->arena_len += need;
-    l->stats.records++;
+    l->bytes += need;
+    if (++l->stats.records % PROGRESS_EVERY == 0)
+        progress(l, "reading");
     return 0;
+}
+
+/* In replace mode: a tombstone-only file, first in the ingest, over every
+ * named sync that holds records now.  None when none does. */
+static int add_tombstones(loader *l, char **msg)
+{
+    engine_sst *t = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < l->n_syncs && rc == 0; i++) {
+        int has = engine_sync_exists(l->e, NULL, l->syncs[i], msg);
+        if (has < 0) {
+            rc = has;
+            break;
+        }
+        if (has == 0)
+            continue; /* nothing to replace: no tombstone over an empty range */
+        if (!t && (rc = engine_ingest_sst_begin(l->ing, &t, msg)))
+            break;
+        char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+        size_t lo_len, hi_len;
+        engine_range_sync(l->syncs[i], lo, &lo_len, hi, &hi_len);
+        rc = engine_sst_delete_range(t, lo, lo_len, hi, hi_len, msg);
+    }
+    if (rc == 0 && t)
+        rc = engine_sst_finish(t, msg);
+    return rc;
 }
 
 int loader_commit(loader *l, struct loader_stats *stats, char **msg)
@@ -239,19 +343,22 @@ int loader_commit(loader *l, struct loader_stats *stats, char **msg)
     if (l->committed)
         return engine_msgf(msg, -EINVAL, "load already committed");
     l->committed = 1;
-    if ((rc = flush_chunk(l, msg)))
+    if (l->opt.replace && (rc = add_tombstones(l, msg)))
         return rc;
-    if (l->tombstones) {
-        char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
-        size_t lo_len, hi_len;
-        for (size_t i = 0; i < l->n_syncs; i++) {
-            engine_range_sync(l->syncs[i], lo, &lo_len, hi, &hi_len);
-            if ((rc = engine_sst_delete_range(l->tombstones, lo, lo_len, hi, hi_len, msg)))
-                return rc;
-        }
-        if ((rc = engine_sst_finish(l->tombstones, msg)))
-            return rc;
+    progress(l, "writing");
+    if (runs_count(l->runs) == 0) {
+        /* it all fit one chunk: straight from memory */
+        if (l->n_entries)
+            l->stats.runs++;
+        rc = chunk_each(l, out_put, l, msg);
+    } else {
+        rc = spill_chunk(l, msg);
+        if (rc == 0)
+            rc = runs_merge(l->runs, out_put, l, msg);
     }
+    if (rc || (rc = out_finish(l, msg)))
+        return rc;
+    progress(l, "ingesting");
     if ((rc = engine_ingest_commit(l->ing, msg)))
         return rc;
     for (size_t i = 0; i < l->n_syncs; i++)

@@ -3,13 +3,17 @@
  * sorted-run SST writer under every input format (tools/formats/).
  *
  * A loader takes records in any order (load's JSON lines, gen, import), sorts
- * them in memory-bounded chunks, writes each chunk as a sorted SST run into the
- * store's staging area, and at commit ingests every run in ONE engine ingest:
- * nothing is visible before the commit and everything is after it.  Within one
- * load the last record added for a key wins (later runs override earlier ones).
+ * them in memory-bounded chunks, spills full chunks as sorted runs, and at
+ * commit merges them into SST files that do not overlap each other and hold
+ * one sync each, ingested in ONE engine ingest: nothing is visible before the
+ * commit and everything is after it.  Within one load the last record added
+ * for a key wins.  Loaded into a range that holds nothing (a new store, a new
+ * sync), the files go in below everything (global sequence number 0): what
+ * the compactor's copy path takes as it is (compactor.h).
  *
- * Replace mode adds, first in the ingest, a range tombstone over every sync the
- * load named, so each named sync then holds exactly what this load wrote.
+ * Replace mode adds, first in the ingest, a range tombstone over every named
+ * sync that holds records, so each named sync then holds exactly what this
+ * load wrote.
  */
 #ifndef SYNCSTORE_LOADER_H
 #define SYNCSTORE_LOADER_H
@@ -21,17 +25,26 @@
 
 typedef struct loader loader;
 
+/* Called every few tens of thousands of records and at each phase change:
+ * phase is "reading" (records being added), "sorting" (a chunk being
+ * spilled), "writing" (SST files being written) or "ingesting"; records and
+ * bytes (on-disk key plus value) are those added so far. */
+typedef void (*loader_progress_fn)(void *arg, const char *phase, uint64_t records, uint64_t bytes);
+
 struct loader_options {
-    int replace;              /* make each named sync hold exactly this load's records */
-    const char *default_sync; /* --sync: the sync of lines without "sync"; may be NULL */
-    size_t chunk_bytes;       /* memory for one sorted run; 0 means the default (64 MiB) */
+    int replace;                 /* make each named sync hold exactly this load's records */
+    const char *default_sync;    /* --sync: the sync of lines without "sync"; may be NULL */
+    size_t chunk_bytes;          /* memory for one sorted run; 0 means the default (64 MiB) */
+    loader_progress_fn progress; /* may be NULL */
+    void *progress_arg;
 };
 
 struct loader_stats {
     uint64_t lines;   /* input lines that held a record (loader_count_line) */
     uint64_t records; /* records added, index entries included, before last-wins */
     uint64_t syncs;   /* syncs named */
-    uint64_t runs;    /* sorted SST runs ingested */
+    uint64_t runs;    /* sorted runs merged (chunks of chunk_bytes) */
+    uint64_t files;   /* SST files of records ingested */
 };
 
 /* Starts a load into the read-write store e.  The loader borrows e and the
