@@ -1072,6 +1072,17 @@ static void test_ctl_compact_method(void **state)
     j = status_of(f, "S");
     assert_string_equal(json_string_value(json_object_get(j, "method")), "copy");
     json_decref(j);
+
+    /* a source straight from `gen` (a new store) takes the copy path too */
+    char *fresh = src_path(f, 3, "fresh");
+    assert_int_equal(syncstore("gen", fresh, "G", "--grants", "200", "--seed", "7", NULL), 0);
+    h = sync_hash(fresh, "G", &keys);
+    assert_int_equal(sh_compact(f, fresh, "G"), 0);
+    j = status_of(f, "G");
+    check_status(j, "G", "done", fresh, (long long)keys, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "copy");
+    json_decref(j);
+    assert_true(sync_hash(f->base, "G", NULL) == h);
 }
 
 /* One open of path and the given write()s, each of its own bytes (offsets
