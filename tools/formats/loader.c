@@ -176,6 +176,8 @@ static void progress(loader *l, const char *phase)
 /* Sorts the chunk and calls fn for each key's last record. */
 static int chunk_each(loader *l, runs_emit_fn fn, void *arg, char **msg)
 {
+    if (l->n_entries == 0)
+        return 0; /* no arena, nothing to sort (qsort_r wants a real array) */
     qsort_r(l->entries, l->n_entries, sizeof *l->entries, cmp_entry, l->arena);
     for (size_t i = 0; i < l->n_entries; i++) {
         const struct entry *x = &l->entries[i];
