@@ -12,7 +12,12 @@
  *     value within ENGINE_VALUE_MAX;
  *   - range tombstones with lo < hi;
  *   - every file finished before the commit, nothing added after finishing,
- *     one commit per ingest.
+ *     one commit per ingest;
+ *   - the loader's promise (loader.h): files of records never overlap each
+ *     other, follow each other in key order, and each holds one sync's keys.
+ *
+ * The loader's spill files go in the real temporary directory ($TMPDIR, else
+ * /tmp): engine_staging_dir() names it.
  *
  * A commit applies the files in the order they were begun: a file's range
  * tombstones hide what the store and earlier files hold, then its records are
@@ -180,6 +185,32 @@ size_t fake_engine_commits(const engine *e)
 
 /* ---- engine.h ---- */
 
+const char *engine_staging_dir(const engine *e)
+{
+    (void)e;
+    const char *t = getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
+}
+
+int engine_sync_exists(engine *e, const engine_snapshot *snap, const char *sync_id, char **msg)
+{
+    (void)snap;
+    (void)msg;
+    char lo[ENGINE_DISK_KEY_MAX + 1], hi[ENGINE_DISK_KEY_MAX + 1];
+    size_t lo_len, hi_len;
+    engine_range_sync(sync_id, lo, &lo_len, hi, &hi_len);
+    size_t i = lower_bound(e, lo, lo_len);
+    return i < e->n && cmp_bytes(e->items[i].key, e->items[i].key_len, hi, hi_len) < 0;
+}
+
+uint64_t engine_sst_file_size(const engine_sst *w)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < w->n; i++)
+        n += w->puts[i].key_len + w->puts[i].value_len;
+    return n;
+}
+
 int engine_sync_touch(engine *e, const char *sync_id, char **msg)
 {
     (void)msg;
@@ -257,8 +288,21 @@ int engine_ingest_commit(engine_ingest *ing, char **msg)
     (void)msg;
     REQUIRE(!ing->committed);
     ing->committed = 1;
-    for (size_t i = 0; i < ing->n; i++)
-        REQUIRE(ing->files[i]->finished);
+    const struct item *prev = NULL; /* the last record of the previous file of records */
+    for (size_t i = 0; i < ing->n; i++) {
+        const engine_sst *w = ing->files[i];
+        REQUIRE(w->finished);
+        if (!w->n)
+            continue;
+        const struct item *first = &w->puts[0], *last = &w->puts[w->n - 1];
+        if (prev)
+            REQUIRE(cmp_bytes(prev->key, prev->key_len, first->key, first->key_len) < 0);
+        const char *z = memchr(first->key, 0, first->key_len);
+        REQUIRE(z);
+        size_t sl = (size_t)(z - first->key) + 1; /* the sync and its NUL */
+        REQUIRE(last->key_len >= sl && !memcmp(last->key, first->key, sl));
+        prev = last;
+    }
     for (size_t i = 0; i < ing->n; i++) {
         const engine_sst *w = ing->files[i];
         for (size_t k = 0; k < w->n_dels; k++)
