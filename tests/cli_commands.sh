@@ -71,7 +71,7 @@ if [ -r "$c1z" ]; then
   expect 0 '3ARefY5G8eOytquwYgm41Nq07IZ' -- "$bin" syncs "$S"
   "$bin" dump "$S" >"$tmp/before"
   printf 'C1Z3\0rest' >"$tmp/new.c1z"
-  expect 1 'C1Z3' -- "$bin" import "$S" "$tmp/new.c1z"
+  expect 1 "'$tmp/new.c1z' is corrupt .*manifest length" -- "$bin" import "$S" "$tmp/new.c1z"
   expect 1 'not a c1z file' -- "$bin" import "$S" "$tmp/lines"
   head -c 3000 "$c1z" >"$tmp/cut.c1z"
   expect 1 'truncated' -- "$bin" import "$S" "$tmp/cut.c1z"
@@ -80,6 +80,20 @@ if [ -r "$c1z" ]; then
   check "failed imports changed nothing" cmp -s "$tmp/before" "$tmp/after"
 else
   echo "cli: the shared c1z fixture '$c1z' is missing" >&2
+  failed=$((failed + 1))
+fi
+
+# import of a C1Z3 file (a Pebble database behind a manifest): the same keys as
+# its v1 twin
+c1z3=$shared/data/c1z3/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded.pebble.c1z
+twin=$shared/data/c1z/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded
+if [ -r "$c1z3" ] && [ -r "$twin" ]; then
+  expect 0 "imported 1 sync, 102157 rows as 235359 records from '$c1z3'" -- "$bin" import "$tmp/from-c1z3" "$c1z3"
+  "$bin" import "$tmp/from-v1" "$twin" 2>/dev/null
+  check "a C1Z3 file and its v1 twin give the same keys" cmp -s <("$bin" dump "$tmp/from-c1z3" | jq -r '.bucket + "/" + .key') <("$bin" dump "$tmp/from-v1" | jq -r '.bucket + "/" + .key')
+  expect 1 "sync 'nosuchsync' is not in '$c1z3'" -- "$bin" import "$tmp/from-c1z3" "$c1z3" nosuchsync
+else
+  echo "cli: the shared C1Z3 pair is missing" >&2
   failed=$((failed + 1))
 fi
 

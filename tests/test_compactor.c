@@ -701,6 +701,41 @@ static void test_real_c1z_pair(void **state)
     free(expanded);
 }
 
+/* A source imported from a C1Z3 file replaces the same sync imported from its
+ * v1 twin in the base: the base then equals the source, by the copy path (a
+ * fresh import writes files that qualify). */
+static void test_c1z3_source_into_v1_base(void **state)
+{
+    struct fx *f = *state;
+    char *v1 = tu_shared_data("c1z/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded");
+    char *v3 = tu_shared_data("c1z3/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded.pebble.c1z");
+    const char *sync = "36zGvJw3uxU1QMJKU2yPVQ1hBOC";
+    struct c1z_stats st = {0};
+    char *msg = NULL;
+    if (c1z_import(f->base, v1, NULL, 0, &st, &msg))
+        fail_msg("import: %s", msg);
+    c1z_stats_release(&st);
+    engine *src = create_store(f->source);
+    if (c1z_import(src, v3, NULL, 0, &st, &msg))
+        fail_msg("import: %s", msg);
+    c1z_stats_release(&st);
+    engine_close(src);
+    size_t before;
+    uint64_t old = hash_range(f->base, sync, NULL, &before);
+    struct compactor_result r;
+    assert_int_equal(compactor_run(f->base, f->source, sync, NULL, &r, &msg), 0);
+    assert_int_equal(r.method, COMPACTOR_COPY);
+    src = NULL;
+    assert_int_equal(engine_open(f->source, ENGINE_OPEN_READ_ONLY, &src, NULL), 0);
+    assert_same_sync(f->base, src, sync);
+    size_t n;
+    assert_true(hash_range(f->base, sync, NULL, &n) != old); /* the values differ by format */
+    assert_int_equal(n, before);                             /* the keys do not */
+    engine_close(src);
+    free(v1);
+    free(v3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -718,6 +753,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claims_belong_to_the_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reclaim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_c1z_pair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_c1z3_source_into_v1_base, setup, teardown),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -15,7 +15,7 @@
  * same bytes, and a body one-shot decodes within the cap is not called
  * truncated or too big (one-shot may accept more: it ignores window sizes).
  *
- * Step 2, when step 1 succeeded: the real c1z_import() of the same bytes into
+ * Step 2, when step 1 succeeded: the real c1z_v1_import() of the same bytes into
  * an in-memory engine (fake_engine.c, which checks every SST file the loader
  * writes).  A failure carries a message, leaves stats empty and commits
  * nothing.  A success commits once; its figures add up (three records per
@@ -25,6 +25,7 @@
  * entries are empty.
  */
 #include "c1z.h"
+#include "c1z_i.h"
 #include "engine.h"
 #include "fake_engine.h"
 
@@ -172,7 +173,7 @@ static void check_import(const char *file, size_t file_len, int named)
     const char *const names[] = {"s1"};
     struct c1z_stats st;
     char *msg = NULL;
-    int rc = c1z_import(e, path, named ? names : NULL, named ? 1 : 0, &st, &msg);
+    int rc = c1z_v1_import(e, path, named ? names : NULL, named ? 1 : 0, &st, &msg);
     close(in);
     if (rc) {
         CHECK(rc < 0 && msg);

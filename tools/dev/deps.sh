@@ -12,9 +12,9 @@ packages=(
   libxxhash-dev nettle-dev libsnappy-dev
   # the checks of tools/test.sh: fuzzing, static analysis, memcheck, man page
   clang libclang-rt-14-dev clang-tidy clang-format cppcheck valgrind groff-base
-  # the tests: useradd/userdel (a second user), sha256sum, find, xargs; ldb and
+  # the tests: useradd/userdel (a second user), sha256sum, find, xargs, jq; ldb and
   # sst_dump read STORE/db (SPEC)
-  passwd coreutils findutils rocksdb-tools
+  passwd coreutils findutils rocksdb-tools jq
 )
 
 missing=()

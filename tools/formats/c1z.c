@@ -57,8 +57,8 @@ int c1z_check_header(FILE *f, const char *path, char **msg)
     }
     if (n >= 4 && !memcmp(magic, "C1Z3", 4))
         return engine_msgf(msg, -ENOTSUP,
-                           "'%s' is a c1z file of format C1Z3, which is newer than this "
-                           "syncstore supports (only v1, C1ZF)",
+                           "'%s' is a c1z file of format C1Z3, which this reader (v1, C1ZF) "
+                           "does not read: c1z_import() reads it with the C1Z3 import",
                            path);
     if (n < sizeof(magic) || memcmp(magic, C1Z_MAGIC_V1, C1Z_MAGIC_LEN))
         return engine_msgf(msg, -EINVAL, "'%s' is not a c1z file (bad header)", path);

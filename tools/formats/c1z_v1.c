@@ -7,7 +7,7 @@
  *
  * Memory stays bounded: SQLite reads through its page cache, and each row is
  * turned into one JSON value in a reused buffer before the loader copies it.
- * The temporary file is removed on every path out of c1z_import().  Tables and
+ * The temporary file is removed on every path out of c1z_v1_import().  Tables and
  * columns are discovered from the file (sqlite_master, the column names of
  * SELECT *), so files of older SDKs with fewer tables or columns import what
  * they hold; only the columns a key is built from (and sync_id) are required.
@@ -661,8 +661,8 @@ static void import_release(struct import *im)
  * The import proper: header, body, tables, syncs, then the loader.  Nothing
  * reaches the store before loader_commit(), the last step.
  */
-int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
-               struct c1z_stats *stats, char **msg)
+int c1z_v1_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
+                  struct c1z_stats *stats, char **msg)
 {
     struct import im = {.e = e, .path = path, .tmp_fd = -1};
     FILE *f = NULL;
