@@ -708,9 +708,12 @@ static void test_colblk_uints(void **state)
     assert_int_equal(end, 8);
     assert_int_equal(col_uints_at(&u, 0), 0x1234);
     assert_int_equal(col_uints_at(&u, 1), 0xffff);
-    /* constant: delta width 0 */
+    /* constant: delta width 0, no data (fuzz_c1z3's first finding: reading
+     * one computed NULL + 0, undefined behaviour that clang's UBSan reports) */
     uint8_t k[9] = {0x80, 7};
     assert_int_equal(col_uints_decode(k, 0, 9, 5, &u, &end), 0);
+    assert_null(u.p);
+    assert_int_equal(col_uints_at(&u, 0), 7);
     assert_int_equal(col_uints_at(&u, 4), 7);
     /* bad widths */
     uint8_t w3[4] = {3, 0, 0, 0}, d8[16] = {0x88};

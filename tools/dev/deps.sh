@@ -15,6 +15,8 @@ packages=(
   # the tests: useradd/userdel (a second user), sha256sum, find, xargs, jq; ldb and
   # sst_dump read STORE/db (SPEC)
   passwd coreutils findutils rocksdb-tools jq
+  # fuzz_c1z3's seeds: the sample's frames unpacked (tests/fuzz/c1z3_seeds.py)
+  zstd python3
 )
 
 missing=()

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan+UBSan) into build-fuzz/ and
 # runs each for SECONDS (default 60) from its seed corpus tests/fuzz/corpus/<t>,
-# copied to a temporary directory (new units are discarded with it).  Prints
+# copied to a temporary directory (new units are discarded with it); fuzz_c1z3's
+# seeds are made at run time from the shared C1Z3 sample (tests/fuzz/c1z3_seeds.py).  Prints
 # one line per target; exits 1 when any target crashed, leaked, hung or ran out
 # of memory, naming the input it wrote to build-fuzz/artifacts/ and the log.
 #
-# Usage: tools/dev/fuzz.sh [SECONDS] [TARGET...]     targets: names keys ctl load c1z
+# Usage: tools/dev/fuzz.sh [SECONDS] [TARGET...]     targets: names keys ctl load c1z c1z3
 # Environment: FUZZ_JOBS=N runs N targets at a time (default 1).
 # Needs clang-14 and libclang-rt-14-dev (Debian), plus the build's -dev packages.
 set -euo pipefail
@@ -14,7 +15,7 @@ root=$PWD
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(names keys ctl load c1z)
+[ ${#targets[@]} -gt 0 ] || targets=(names keys ctl load c1z c1z3)
 jobs=${FUZZ_JOBS:-1}
 case $secs in '' | *[!0-9]*)
   echo "fuzz.sh: SECONDS must be a number, not '$secs'" >&2
@@ -23,11 +24,12 @@ case $secs in '' | *[!0-9]*)
 esac
 
 # Per target: the longest input and the dictionary (none: -).
-declare -A max_len=([names]=1100 [keys]=1300 [ctl]=4200 [load]=4096 [c1z]=16384)
-declare -A dict=([names]=- [keys]=- [ctl]=- [load]=tests/fuzz/load.dict [c1z]=tests/fuzz/c1z.dict)
+declare -A max_len=([names]=1100 [keys]=1300 [ctl]=4200 [load]=4096 [c1z]=16384 [c1z3]=65536)
+declare -A dict=([names]=- [keys]=- [ctl]=- [load]=tests/fuzz/load.dict [c1z]=tests/fuzz/c1z.dict [c1z3]=-)
+c1z3_sample=../shared/data/c1z3/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded.pebble.c1z
 for t in "${targets[@]}"; do
-  if [ -z "${max_len[$t]:-}" ] || [ ! -d "tests/fuzz/corpus/$t" ]; then
-    echo "fuzz.sh: unknown target '$t' (names keys ctl load c1z)" >&2
+  if [ -z "${max_len[$t]:-}" ] || { [ "$t" != c1z3 ] && [ ! -d "tests/fuzz/corpus/$t" ]; }; then
+    echo "fuzz.sh: unknown target '$t' (names keys ctl load c1z c1z3)" >&2
     exit 2
   fi
 done
@@ -68,7 +70,11 @@ trap 'exit 130' INT TERM
 run_one() {
   local t=$1 work=$work_root/$1 log=$root/$build/fuzz_$1.log
   mkdir -p "$work/corpus" "$work/tmp"
-  cp tests/fuzz/corpus/"$t"/* "$work/corpus/"
+  if [ "$t" = c1z3 ]; then
+    python3 tests/fuzz/c1z3_seeds.py "$c1z3_sample" "$work/corpus" "${max_len[$t]}" >/dev/null || return 1
+  else
+    cp tests/fuzz/corpus/"$t"/* "$work/corpus/"
+  fi
   local args=(-max_total_time="$secs" -max_len="${max_len[$t]}" -timeout=30 -rss_limit_mb=2048
     -print_final_stats=1 -artifact_prefix="$root/$build/artifacts/fuzz_$t-")
   [ "${dict[$t]}" = - ] || args+=(-dict="$root/${dict[$t]}")
@@ -80,7 +86,11 @@ run_one() {
   # (|| true: a fuzzer that died before its first report printed none)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2) || true
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2) || true
-  seeds=$(find "tests/fuzz/corpus/$t" -type f | wc -l)
+  if [ "$t" = c1z3 ]; then
+    seeds=$(find "$work/corpus" -name '[0-9]-*' -type f | wc -l)
+  else
+    seeds=$(find "tests/fuzz/corpus/$t" -type f | wc -l)
+  fi
   corp=$(find "$work/corpus" -type f | wc -l)
   local line
   line=$(printf '%-11s %-6s %4ss %10s execs %7s/s  cov %5s  ft %6s  corpus %3s -> %-5s (+%s new units)' \

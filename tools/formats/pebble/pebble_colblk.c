@@ -109,6 +109,8 @@ int col_uints_decode(const uint8_t *b, uint32_t start, uint32_t end, uint32_t ro
 
 uint64_t col_uints_at(const struct col_uints *u, uint32_t i)
 {
+    if (u->width == 0)
+        return u->base; /* every value is the base: no data (p is NULL) */
     const uint8_t *p = u->p + (size_t)i * u->width;
     switch (u->width) {
     case 1:

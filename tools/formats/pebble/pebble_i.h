@@ -1,6 +1,6 @@
 /*
  * pebble_i.h - the Pebble reader's parts, shared by its .c files, its test
- * (tests/test_pebble.c) and its fuzz target (tests/fuzz/fuzz_pebble.c).
+ * (tests/test_pebble.c) and its fuzz target (tests/fuzz/fuzz_c1z3.c).
  *
  *   pebble_crc.c       CRC32c and its mask
  *   pebble_colblk.c    the columnar block encodings (sstable/colblk)
