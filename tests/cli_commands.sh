@@ -83,6 +83,16 @@ else
   failed=$((failed + 1))
 fi
 
+# progress lines: drawn on a terminal (script(1) gives the command one), never
+# when stderr is not one
+script -qec "$bin gen '$tmp/tty' p1 --grants 3000" /dev/null >"$tmp/tty.out" 2>&1
+check "gen draws a progress line on a terminal" grep -q 'generating p1: writing, [0-9]* records' "$tmp/tty.out"
+script -qec "$bin import '$tmp/tty' '$c1z'" /dev/null >"$tmp/tty.out" 2>&1
+check "import draws a progress line on a terminal" grep -q "importing $c1z: [a-z]*, [0-9]* records" "$tmp/tty.out"
+"$bin" gen "$tmp/notty" p1 --grants 3000 2>"$tmp/notty.err" >/dev/null
+"$bin" import "$tmp/notty" "$c1z" 2>>"$tmp/notty.err" >/dev/null
+check "no progress line when stderr is not a terminal" test ! -s "$tmp/notty.err"
+
 # import of a C1Z3 file (a Pebble database behind a manifest): the same keys as
 # its v1 twin
 c1z3=$shared/data/c1z3/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded.pebble.c1z

@@ -173,7 +173,7 @@ static void check_import(const char *file, size_t file_len, int named)
     const char *const names[] = {"s1"};
     struct c1z_stats st;
     char *msg = NULL;
-    int rc = c1z_v1_import(e, path, named ? names : NULL, named ? 1 : 0, &st, &msg);
+    int rc = c1z_v1_import(e, path, named ? names : NULL, named ? 1 : 0, NULL, &st, &msg);
     close(in);
     if (rc) {
         CHECK(rc < 0 && msg);

@@ -10,6 +10,7 @@
 #include "c1z.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,13 @@ int cmd_import(int argc, char **argv)
     status = cli_open_store(store, ENGINE_OPEN_CREATE, &e);
     if (status)
         goto out;
-    int rc = c1z_import(e, file, syncs, n_syncs, &stats, &msg);
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "importing %s", file);
+    struct cli_progress prog;
+    cli_progress_init(&prog, what);
+    struct c1z_progress progress = {.fn = cli_progress_loader, .arg = &prog};
+    int rc = c1z_import_progress(e, file, syncs, n_syncs, &progress, &stats, &msg);
+    cli_progress_end(&prog);
     if (rc) {
         status = cli_fail(rc, msg, file); /* frees msg */
         msg = NULL;

@@ -105,6 +105,19 @@ void c1z_stats_release(struct c1z_stats *stats);
 int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
                struct c1z_stats *stats, char **msg);
 
+/* Progress of an import, as the loader reports it (loader_progress_fn in
+ * loader.h: phase "reading", "sorting", "writing", "ingesting"), plus
+ * "unpacking" with the bytes of a C1Z3 file read so far (records 0). */
+typedef void (*c1z_progress_fn)(void *arg, const char *phase, uint64_t records, uint64_t bytes);
+struct c1z_progress {
+    c1z_progress_fn fn;
+    void *arg;
+};
+
+/* c1z_import() with progress reports (progress may be NULL). */
+int c1z_import_progress(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
+                        const struct c1z_progress *progress, struct c1z_stats *stats, char **msg);
+
 /*
  * The first step of c1z_import(), exposed for the fuzzer: checks the header at
  * the current position of f and streams the zstd body after it into out_fd

@@ -26,6 +26,6 @@ int c1z_make_temp(const char *path, char **tmp_path, int *fd, char **msg);
 /* c1z_import() of a v1 file (c1z_v1.c); c1z_import() (c1z_import.c) picks
  * it or the C1Z3 import by the magic. */
 int c1z_v1_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
-                  struct c1z_stats *stats, char **msg);
+                  const struct c1z_progress *progress, struct c1z_stats *stats, char **msg);
 
 #endif

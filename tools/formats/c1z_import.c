@@ -15,6 +15,12 @@
 int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
                struct c1z_stats *stats, char **msg)
 {
+    return c1z_import_progress(e, path, sync_ids, n_sync_ids, NULL, stats, msg);
+}
+
+int c1z_import_progress(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
+                        const struct c1z_progress *progress, struct c1z_stats *stats, char **msg)
+{
     if (stats)
         memset(stats, 0, sizeof *stats);
     FILE *f = fopen(path, "rb");
@@ -26,6 +32,6 @@ int c1z_import(engine *e, const char *path, const char *const *sync_ids, size_t 
     size_t n = fread(magic, 1, sizeof magic, f);
     fclose(f);
     if (n == sizeof magic && !memcmp(magic, C1Z3_MAGIC, C1Z3_MAGIC_LEN))
-        return c1z3_import(e, path, sync_ids, n_sync_ids, stats, msg);
-    return c1z_v1_import(e, path, sync_ids, n_sync_ids, stats, msg);
+        return c1z3_import(e, path, sync_ids, n_sync_ids, progress, stats, msg);
+    return c1z_v1_import(e, path, sync_ids, n_sync_ids, progress, stats, msg);
 }

@@ -662,7 +662,7 @@ static void import_release(struct import *im)
  * reaches the store before loader_commit(), the last step.
  */
 int c1z_v1_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
-                  struct c1z_stats *stats, char **msg)
+                  const struct c1z_progress *progress, struct c1z_stats *stats, char **msg)
 {
     struct import im = {.e = e, .path = path, .tmp_fd = -1};
     FILE *f = NULL;
@@ -708,6 +708,10 @@ int c1z_v1_import(engine *e, const char *path, const char *const *sync_ids, size
         goto err;
 
     struct loader_options opt = {.replace = 1};
+    if (progress) {
+        opt.progress = progress->fn;
+        opt.progress_arg = progress->arg;
+    }
     rc = loader_new(e, &opt, &im.l, msg);
     if (rc)
         goto err;

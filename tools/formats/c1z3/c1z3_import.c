@@ -504,8 +504,16 @@ static int pick_sync(struct c1z3_import *im, const char *const *sync_ids, size_t
     return 0;
 }
 
+/* The envelope's progress (bytes of the file read) as an import's. */
+static void unpacking(void *arg, uint64_t done, uint64_t total)
+{
+    const struct c1z_progress *p = arg;
+    (void)total;
+    p->fn(p->arg, "unpacking", 0, done);
+}
+
 int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
-                struct c1z_stats *stats, char **msg)
+                const struct c1z_progress *progress, struct c1z_stats *stats, char **msg)
 {
     struct c1z3_import im = {.e = e, .path = path};
     buf_init(&im.value);
@@ -513,11 +521,17 @@ int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t
     if (stats)
         memset(stats, 0, sizeof *stats);
     int rc = make_dir(&im, msg);
+    int report = progress && progress->fn;
     if (rc == 0)
-        rc = c1z3_unpack(path, im.dir, &im.m, msg);
+        rc = c1z3_unpack_progress(path, im.dir, &im.m, report ? unpacking : NULL, (void *)progress,
+                                  msg);
     if (rc == 0)
         rc = pick_sync(&im, sync_ids, n_sync_ids, msg);
     struct loader_options opt = {.replace = 1};
+    if (report) {
+        opt.progress = progress->fn;
+        opt.progress_arg = progress->arg;
+    }
     if (rc == 0 && (rc = loader_new(e, &opt, &im.l, msg)) == 0)
         rc = loader_name_sync(im.l, im.sync_id, msg);
     if (rc == 0)

@@ -47,6 +47,6 @@
  * manifest names no sync run or more than one, or another keyspace version;
  * -ENOENT a named sync_id not in the file; the loader's. */
 int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
-                struct c1z_stats *stats, char **msg);
+                const struct c1z_progress *progress, struct c1z_stats *stats, char **msg);
 
 #endif
