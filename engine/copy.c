@@ -581,29 +581,34 @@ static uint64_t approx(engine *e, const char *lo, size_t lo_len, const char *hi,
     return size;
 }
 
-size_t engine_range_split(engine *e, const char *lo, size_t lo_len, const char *hi, size_t hi_len,
-                          size_t n, char (*keys)[ENGINE_DISK_KEY_MAX + 1], size_t *key_lens)
+/* The smallest key k in [blo, bhi] (by 8-byte steps after their common
+ * prefix) with approx(lo, k) >= want, refined round by round: each round
+ * bisects the 8 bytes after the bracket's common prefix, and the next round
+ * the bracket the last one left, until the data between the bracket's ends
+ * is under `slack` bytes or the keys reach their limit.  Keys of one bucket
+ * share long prefixes ("S\0grants\0group:..."), so one round of 8 bytes
+ * cannot cut inside them.  *out_len 0: nothing found. */
+static void bisect(engine *e, const char *lo, size_t lo_len, uint64_t want, uint64_t slack,
+                   const char *blo, size_t blo_len, const char *bhi, size_t bhi_len, char *out,
+                   size_t *out_len)
 {
-    if (n < 2)
-        return 0;
-    uint64_t total = approx(e, lo, lo_len, hi, hi_len);
-    if (total == 0)
-        return 0;
-    size_t pre = 0;
-    while (pre < lo_len && pre < hi_len && lo[pre] == hi[pre])
-        pre++;
-    if (pre + 9 > ENGINE_DISK_KEY_MAX)
-        return 0;
-    uint64_t a0 = key_num(lo, lo_len, pre), b0 = key_num(hi, hi_len, pre);
-    size_t found = 0;
-    uint64_t prev = a0;
-    for (size_t s = 1; s < n; s++) {
-        uint64_t want = total / n * s;
-        uint64_t a = prev, b = b0;
-        /* bisect for the smallest number whose prefix holds >= want bytes */
+    char a_key[ENGINE_DISK_KEY_MAX + 1], b_key[ENGINE_DISK_KEY_MAX + 1];
+    size_t al = blo_len, bl = bhi_len;
+    memcpy(a_key, blo, al);
+    memcpy(b_key, bhi, bl);
+    *out_len = 0;
+    for (int round = 0; round < 8; round++) {
+        size_t pre = 0;
+        while (pre < al && pre < bl && a_key[pre] == b_key[pre])
+            pre++;
+        if (pre + 8 > ENGINE_DISK_KEY_MAX)
+            break;
+        uint64_t a = key_num(a_key, al, pre), b = key_num(b_key, bl, pre);
+        if (b <= a)
+            break;
         char k[ENGINE_DISK_KEY_MAX + 1];
-        memcpy(k, lo, pre);
-        for (int step = 0; step < 40 && b - a > 1; step++) {
+        memcpy(k, a_key, pre);
+        for (int step = 0; step < 64 && b - a > 1; step++) {
             uint64_t m = a + (b - a) / 2;
             for (int i = 0; i < 8; i++)
                 k[pre + i] = (char)(m >> (56 - 8 * i));
@@ -612,18 +617,38 @@ size_t engine_range_split(engine *e, const char *lo, size_t lo_len, const char *
             else
                 b = m;
         }
-        for (int i = 0; i < 8; i++)
-            k[pre + i] = (char)(b >> (56 - 8 * i));
-        size_t kl = pre + 8;
+        for (int i = 0; i < 8; i++) {
+            a_key[pre + i] = (char)(a >> (56 - 8 * i));
+            b_key[pre + i] = (char)(b >> (56 - 8 * i));
+        }
+        al = bl = pre + 8;
+        memcpy(out, b_key, bl);
+        *out_len = bl;
+        if (approx(e, a_key, al, b_key, bl) <= slack)
+            break; /* fine enough */
+    }
+}
+
+size_t engine_range_split(engine *e, const char *lo, size_t lo_len, const char *hi, size_t hi_len,
+                          size_t n, char (*keys)[ENGINE_DISK_KEY_MAX + 1], size_t *key_lens)
+{
+    if (n < 2)
+        return 0;
+    uint64_t total = approx(e, lo, lo_len, hi, hi_len);
+    if (total == 0)
+        return 0;
+    size_t found = 0;
+    for (size_t s = 1; s < n; s++) {
+        char k[ENGINE_DISK_KEY_MAX + 1];
+        size_t kl;
+        bisect(e, lo, lo_len, total / n * s, total / (n * 32), lo, lo_len, hi, hi_len, k, &kl);
         /* strictly inside (lo, hi) and after the previous point */
-        if (b <= prev || b >= b0 || key_cmp(k, kl, lo, lo_len) <= 0 ||
-            key_cmp(k, kl, hi, hi_len) >= 0 ||
+        if (kl == 0 || key_cmp(k, kl, lo, lo_len) <= 0 || key_cmp(k, kl, hi, hi_len) >= 0 ||
             (found && key_cmp(k, kl, keys[found - 1], key_lens[found - 1]) <= 0))
             continue;
         memcpy(keys[found], k, kl);
         key_lens[found] = kl;
         found++;
-        prev = b;
     }
     return found;
 }

@@ -90,6 +90,32 @@ static void write_back(const char *dir)
     }
 }
 
+/* Writes 256 MiB to a scratch file in the work directory, fsyncs it and
+ * removes it: what the disk holds back after the big writes of the setup is
+ * paid here, not by the first timed phase. */
+static int settle_disk(struct bench *b)
+{
+    char *path = NULL;
+    if (asprintf(&path, "%s/settle", b->dir) < 0)
+        return EXIT_WORK;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    char *chunk = calloc(1, BENCH_WRITE_CHUNK);
+    int rc = fd < 0 || !chunk ? EXIT_WORK : 0;
+    for (size_t done = 0; rc == 0 && done < (256u << 20); done += BENCH_WRITE_CHUNK)
+        if (write(fd, chunk, BENCH_WRITE_CHUNK) != (ssize_t)BENCH_WRITE_CHUNK)
+            rc = EXIT_WORK;
+    if (rc == 0 && fsync(fd) != 0)
+        rc = EXIT_WORK;
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    free(path);
+    free(chunk);
+    if (rc)
+        cli_error("bench: cannot write the settling file in '%s'", b->dir);
+    return rc;
+}
+
 /* Runs one phase in a forked child and waits for it.  Returns 0, EXIT_WORK
  * (the child printed why), or 130 when interrupted. */
 static int run_phase(struct bench *b, const struct phase *p, int progress)
@@ -210,6 +236,10 @@ int bench_compact(unsigned long long grants, const char *dir_option, int keep, i
     const struct phase phases[] = {
         {"building the stores", bench_phase_setup, NULL, {NULL}},
         {"filling the SQLite files", bench_phase_sqlite_fill, NULL, {NULL}},
+        /* untimed: the first timed phase after the SQLite files were written
+         * paid for the disk still settling (0.47 s against 0.12 s for the
+         * same 87 MB copy one phase later, in either order) */
+        {"settling the disk (write and fsync 256 MiB, untimed)", settle_disk, NULL, {NULL}},
         {"ours (compactor_run, then reclaim)",
          bench_phase_ours,
          &b->reclaim_rss_kb,
