@@ -612,7 +612,8 @@ static void bisect(engine *e, const char *lo, size_t lo_len, uint64_t want, uint
             uint64_t m = a + (b - a) / 2;
             for (int i = 0; i < 8; i++)
                 k[pre + i] = (char)(m >> (56 - 8 * i));
-            if (approx(e, lo, lo_len, k, pre + 8) < want)
+            /* a probe at or below lo holds nothing (and RocksDB wants start <= limit) */
+            if (key_cmp(k, pre + 8, lo, lo_len) <= 0 || approx(e, lo, lo_len, k, pre + 8) < want)
                 a = m;
             else
                 b = m;

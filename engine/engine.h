@@ -341,12 +341,39 @@ int engine_meta_list(engine *e, const char *prefix,
 #define ENGINE_META_SYNCTIME "synctime/"
 #define ENGINE_META_RECLAIM "reclaim/"
 #define ENGINE_META_STATUS "status/"
+#define ENGINE_META_RUN "run/" /* the sync's run, as the file it was imported from says (run.c) */
 
 /* The time a sync last changed (a load, import, compaction or delete),
  * recorded as metadata "synctime/<sync_id>".  engine_sync_time returns -ENOENT
  * when none was recorded. */
 int engine_sync_touch(engine *e, const char *sync_id, char **msg);
 int engine_sync_time(engine *e, const char *sync_id, int64_t *seconds);
+
+/* ---- A sync's run: "run/<sync_id>" (run.c) ----
+ *
+ * What the file a sync was imported from says of its run.  `import` writes it
+ * after the load; a replace-mode `load` or `gen` of the sync removes it (the
+ * data no longer comes from that run); a compaction gives the base the
+ * source's (or removes the base's when the source has none); `delete`
+ * removes it.  Stored as one line, four fields separated by tabs:
+ *     format \t started_at \t ended_at \t type
+ * each printable ASCII without tabs (other bytes are written as '?'), at most
+ * the sizes below; ended_at empty: the run never finished. */
+struct engine_sync_run {
+    char format[16];     /* "c1z v1" or "c1z3" */
+    char started_at[64]; /* as the file gives it; "" when it gives none */
+    char ended_at[64];   /* "" when the run is unfinished */
+    char type[32];       /* "full", "partial", ...; "" when the file has none */
+};
+
+int engine_sync_run_put(engine *e, const char *sync_id, const struct engine_sync_run *run,
+                        char **msg);
+/* 0 and *run, -ENOENT when none is recorded, or an error. */
+int engine_sync_run_get(engine *e, const char *sync_id, struct engine_sync_run *run, char **msg);
+/* Removes the record; 0 also when there was none. */
+int engine_sync_run_delete(engine *e, const char *sync_id, char **msg);
+/* A record's value: NULL when it is well formed, else why not (static). */
+const char *engine_sync_run_problem(const char *value, size_t len);
 
 /* ---- Status records: "status/<sync_id>" ----
  *

@@ -168,7 +168,7 @@ int engine_sync_time(engine *e, const char *sync_id, int64_t *seconds)
 /* ---- Names and values: what `check` asks ---- */
 
 static const char *const meta_prefixes[] = {ENGINE_META_SYNCTIME, ENGINE_META_RECLAIM,
-                                            ENGINE_META_STATUS};
+                                            ENGINE_META_STATUS, ENGINE_META_RUN};
 
 static int all_digits(const char *s, size_t len)
 {
@@ -229,6 +229,8 @@ int engine_meta_problem(const char *name, size_t name_len, const char *value, si
             !all_digits(dot + 1, len - (size_t)(dot - value) - 1) ||
             len - (size_t)(dot - value) != 10)
             bad = "the value is not a generation \"<seconds>.<nanoseconds>\"";
+    } else if (meta_prefixes[p] == meta_prefixes[3]) {
+        bad = engine_sync_run_problem(value, len);
     } else {
         bad = bad_status = status_problem(sync_id, sync_len, value, len);
     }

@@ -102,6 +102,13 @@ if [ -r "$c1z3" ] && [ -r "$twin" ]; then
   "$bin" import "$tmp/from-v1" "$twin" 2>/dev/null
   check "a C1Z3 file and its v1 twin give the same keys" cmp -s <("$bin" dump "$tmp/from-c1z3" | jq -r '.bucket + "/" + .key') <("$bin" dump "$tmp/from-v1" | jq -r '.bucket + "/" + .key')
   expect 1 "sync 'nosuchsync' is not in '$c1z3'" -- "$bin" import "$tmp/from-c1z3" "$c1z3" nosuchsync
+  # syncs shows each sync's run as its file says: format, type, started, ended
+  expect 0 'run: c1z3, full, started 2026-06-15T16:23:25Z, ended 2026-06-15T16:23:26Z' -- "$bin" syncs "$tmp/from-c1z3"
+  expect 0 '"run":\{"format":"c1z v1","type":"full","started_at":"2025-12-17 13:10:15.617459","ended_at":null\}' -- "$bin" syncs "$tmp/from-v1" --json
+  # a generated replacement is no longer that run
+  "$bin" gen "$tmp/from-v1" 36zGvJw3uxU1QMJKU2yPVQ1hBOC --grants 5 >/dev/null
+  expect 0 '"run":null' -- "$bin" syncs "$tmp/from-v1" --json
+  expect 0 'run: none recorded' -- "$bin" syncs "$tmp/from-v1"
 else
   echo "cli: the shared C1Z3 pair is missing" >&2
   failed=$((failed + 1))

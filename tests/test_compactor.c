@@ -722,9 +722,15 @@ static void test_c1z3_source_into_v1_base(void **state)
     engine_close(src);
     size_t before;
     uint64_t old = hash_range(f->base, sync, NULL, &before);
+    struct engine_sync_run run;
+    assert_int_equal(engine_sync_run_get(f->base, sync, &run, NULL), 0);
+    assert_string_equal(run.format, "c1z v1");
     struct compactor_result r;
     assert_int_equal(compactor_run(f->base, f->source, sync, NULL, &r, &msg), 0);
     assert_int_equal(r.method, COMPACTOR_COPY);
+    /* the run record follows the data: the source's */
+    assert_int_equal(engine_sync_run_get(f->base, sync, &run, NULL), 0);
+    assert_string_equal(run.format, "c1z3");
     src = NULL;
     assert_int_equal(engine_open(f->source, ENGINE_OPEN_READ_ONLY, &src, NULL), 0);
     assert_same_sync(f->base, src, sync);
@@ -732,6 +738,14 @@ static void test_c1z3_source_into_v1_base(void **state)
     assert_true(hash_range(f->base, sync, NULL, &n) != old); /* the values differ by format */
     assert_int_equal(n, before);                             /* the keys do not */
     engine_close(src);
+    /* a source without a run record (gen, load) leaves the base without one */
+    char *plain = tu_join(f->dir, "plain");
+    src = create_store(plain);
+    put_sync(src, sync, 5, "p");
+    engine_close(src);
+    assert_int_equal(compactor_run(f->base, plain, sync, NULL, &r, &msg), 0);
+    assert_int_equal(engine_sync_run_get(f->base, sync, &run, NULL), -ENOENT);
+    free(plain);
     free(v1);
     free(v3);
 }

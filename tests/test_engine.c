@@ -747,7 +747,39 @@ static void test_meta_problem(void **state)
     assert_int_equal(VERDICT("status/s1", "{}"), ENGINE_META_BAD_VALUE);
     assert_non_null(strstr(why, "not a status record"));
     free(why);
+    why = NULL;
+    /* run records: four tab-separated printable fields, a format first */
+    assert_int_equal(VERDICT("run/s1", "c1z3\t2026-01-01T00:00:00Z\t\tfull"), ENGINE_META_OK);
+    assert_null(why);
+    const char *bad_runs[] = {"c1z3\tx\ty", "c1z3\ta\tb\tc\td", "\ta\tb\tc", "c1z3\ta\nb\tc\td",
+                              "c1z3-with-a-very-long-format\ta\tb\tc"};
+    for (size_t i = 0; i < sizeof bad_runs / sizeof *bad_runs; i++) {
+        assert_int_equal(VERDICT("run/s1", bad_runs[i]), ENGINE_META_BAD_VALUE);
+        assert_non_null(strstr(why, "run record"));
+        free(why);
+        why = NULL;
+    }
 #undef VERDICT
+}
+
+/* A run record round-trips; bytes a field may not hold become '?'; a
+ * missing one is -ENOENT; delete removes it. */
+static void test_sync_run(void **state)
+{
+    struct fx *f = *state;
+    struct engine_sync_run run = {.format = "c1z v1", .started_at = "2025-12-17 13:10\t15",
+                                  .ended_at = "", .type = "full"};
+    struct engine_sync_run got;
+    assert_int_equal(engine_sync_run_get(f->e, "s1", &got, NULL), -ENOENT);
+    assert_int_equal(engine_sync_run_put(f->e, "s1", &run, NULL), 0);
+    assert_int_equal(engine_sync_run_get(f->e, "s1", &got, NULL), 0);
+    assert_string_equal(got.format, "c1z v1");
+    assert_string_equal(got.started_at, "2025-12-17 13:10?15");
+    assert_string_equal(got.ended_at, "");
+    assert_string_equal(got.type, "full");
+    assert_int_equal(engine_sync_run_delete(f->e, "s1", NULL), 0);
+    assert_int_equal(engine_sync_run_get(f->e, "s1", &got, NULL), -ENOENT);
+    assert_int_equal(engine_sync_run_delete(f->e, "s1", NULL), 0);
 }
 
 /* Status records through a store. */
@@ -911,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_meta_problem),
         cmocka_unit_test(test_quote),
         cmocka_unit_test_setup_teardown(test_status_put_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefix_syncs_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_rejects_bad_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_isolation, setup, teardown),

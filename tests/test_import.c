@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "c1z.h"
 #include "engine.h"
+#include "loader.h"
 #include "testutil.h"
 
 #define UNEXPANDED "c1z/sync.36zfOAoWMxQdISbixanQCRBiX7E.unexpanded"
@@ -482,6 +483,52 @@ static void test_in_progress(void **state)
 {
     struct expected x = {5, 79, 0, 0};
     check_fixture(*state, IN_PROGRESS, SYNC_IN_PROGRESS, &x);
+}
+
+/* Each import records the sync's run as its file says (engine_sync_run_get);
+ * a replace-mode load of the sync removes it. */
+static void test_sync_runs(void **state)
+{
+    struct fx *fx = *state;
+    char *ip = tu_shared_data(IN_PROGRESS), *p3 = tu_shared_data(PAIR_C1Z3);
+    import_ok(fx, ip, NULL, 0, NULL);
+    struct engine_sync_run run;
+    assert_int_equal(engine_sync_run_get(fx->e, SYNC_IN_PROGRESS, &run, NULL), 0);
+    assert_string_equal(run.format, "c1z v1");
+    assert_string_equal(run.ended_at, ""); /* ../shared/data/README.md: never finished */
+    assert_true(strlen(run.started_at) > 10);
+    import_ok(fx, p3, NULL, 0, NULL);
+    assert_int_equal(engine_sync_run_get(fx->e, SYNC_PAIR, &run, NULL), 0);
+    assert_string_equal(run.format, "c1z3");
+    assert_string_equal(run.type, "full");
+    /* the manifest's times agree with the sync run record's (to the second) */
+    char *v = NULL;
+    size_t vl;
+    assert_int_equal(engine_get(fx->e, NULL, SYNC_PAIR, "sync_runs", SYNC_PAIR, strlen(SYNC_PAIR),
+                                &v, &vl, NULL),
+                     0);
+    json_error_t err;
+    json_t *rec = json_loadb(v, vl, 0, &err);
+    assert_non_null(rec);
+    const char *started = json_string_value(json_object_get(rec, "started_at"));
+    const char *ended = json_string_value(json_object_get(rec, "ended_at"));
+    assert_non_null(started);
+    assert_non_null(ended);
+    assert_memory_equal(run.started_at, started, 19);
+    assert_memory_equal(run.ended_at, ended, 19);
+    json_decref(rec);
+    free(v);
+    /* replaced by a load: the run is no longer the file's */
+    struct loader_options lo = {.replace = 1};
+    loader *l = NULL;
+    assert_int_equal(loader_new(fx->e, &lo, &l, NULL), 0);
+    assert_int_equal(loader_name_sync(l, SYNC_PAIR, NULL), 0);
+    assert_int_equal(loader_commit(l, NULL, NULL), 0);
+    loader_free(l);
+    assert_int_equal(engine_sync_run_get(fx->e, SYNC_PAIR, &run, NULL), -ENOENT);
+    assert_int_equal(engine_sync_run_get(fx->e, SYNC_IN_PROGRESS, &run, NULL), 0);
+    free(ip);
+    free(p3);
 }
 
 /* A re-import replaces the sync: the same counts; a different file's content
@@ -1003,6 +1050,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unexpanded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expanded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reimport_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_named_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_assets_and_sessions, setup, teardown),

@@ -185,6 +185,13 @@ size_t fake_engine_commits(const engine *e)
 
 /* ---- engine.h ---- */
 
+int engine_sync_run_delete(engine *e, const char *sync_id, char **msg)
+{
+    (void)msg;
+    REQUIRE(e);
+    return engine_check_sync_id(sync_id, strlen(sync_id), NULL) ? -EINVAL : 0;
+}
+
 const char *engine_staging_dir(const engine *e)
 {
     (void)e;

@@ -1,6 +1,7 @@
 /*
  * syncs.c - `syncstore syncs STORE [--json]`: each sync with its keys and
- * bytes per bucket.
+ * bytes per bucket, and its run as the file it was imported from says
+ * (engine_sync_run_get: format, type, started, ended or unfinished).
  *
  * Counting needs every key, so this is one streaming pass over the store with
  * one iterator; only the current bucket's counters are held.  "bytes" is the
@@ -18,15 +19,20 @@ static const char usage[] =
     "usage: syncstore syncs STORE [--json]\n"
     "\n"
     "Lists each sync of STORE with the number of keys and bytes (key plus value\n"
-    "lengths) in each of its buckets.  --json prints one JSON array instead:\n"
-    "  [{\"sync_id\":S,\"keys\":N,\"bytes\":N,\n"
-    "    \"buckets\":{\"grants\":{\"keys\":N,\"bytes\":N},...}},...]\n";
+    "lengths) in each of its buckets, and the sync's run as the file it was\n"
+    "imported from says: format (c1z v1 or c1z3), type, started, ended or\n"
+    "\"unfinished\" (none for a sync written by load or gen).  --json prints one\n"
+    "JSON array instead:\n"
+    "  [{\"sync_id\":S,\"buckets\":{\"grants\":{\"keys\":N,\"bytes\":N},...},\n"
+    "    \"keys\":N,\"bytes\":N,\"run\":{\"format\":F,\"type\":T,\"started_at\":T,\n"
+    "    \"ended_at\":T or null} or null},...]\n";
 
 struct counts {
     unsigned long long keys, bytes;
 };
 
 struct printer {
+    engine *e;
     int json;
     int syncs_printed;
     int buckets_in_sync;
@@ -65,14 +71,62 @@ static int begin_sync(struct printer *p, const char *sync, size_t len)
     return 0;
 }
 
-static void end_sync(struct printer *p)
+/* ,"name":"text" (null when empty and null_empty). */
+static void json_field(struct buf *b, const char *name, const char *text, int null_empty)
+{
+    buf_addf(b, ",\"%s\":", name);
+    if (null_empty && !*text)
+        buf_adds(b, "null");
+    else
+        buf_add_json_string(b, text, strlen(text));
+}
+
+/* The sync's run: 0, or -ENOMEM / a read error (after printing nothing). */
+static int print_run(struct printer *p, char **msg)
+{
+    struct engine_sync_run run;
+    int rc = engine_sync_run_get(p->e, p->sync, &run, msg);
+    if (rc && rc != -ENOENT)
+        return rc;
+    if (!p->json) {
+        if (rc == -ENOENT)
+            printf("%-40s run: none recorded (not imported from a c1z file)\n", "");
+        else
+            printf("%-40s run: %s%s%s, started %s, %s%s\n", "", run.format, *run.type ? ", " : "",
+                   run.type, *run.started_at ? run.started_at : "(unknown)",
+                   *run.ended_at ? "ended " : "unfinished", run.ended_at);
+        return 0;
+    }
+    if (rc == -ENOENT) {
+        fputs(",\"run\":null", stdout);
+        return 0;
+    }
+    struct buf b = BUF_INIT;
+    buf_adds(&b, ",\"run\":{\"format\":");
+    buf_add_json_string(&b, run.format, strlen(run.format));
+    json_field(&b, "type", run.type, 1);
+    json_field(&b, "started_at", run.started_at, 1);
+    json_field(&b, "ended_at", run.ended_at, 1);
+    buf_addc(&b, '}');
+    rc = buf_error(&b);
+    if (!rc)
+        fputs(b.data, stdout);
+    buf_release(&b);
+    return rc;
+}
+
+static int end_sync(struct printer *p, char **msg)
 {
     if (p->json)
-        printf("},\"keys\":%llu,\"bytes\":%llu}", p->sync_total.keys, p->sync_total.bytes);
+        printf("},\"keys\":%llu,\"bytes\":%llu", p->sync_total.keys, p->sync_total.bytes);
     else
         printf("%-40s %-24s %12llu %14llu\n", "", "(all buckets)", p->sync_total.keys,
                p->sync_total.bytes);
+    int rc = print_run(p, msg);
+    if (p->json)
+        fputs("}", stdout);
     p->syncs_printed++;
+    return rc;
 }
 
 int cmd_syncs(int argc, char **argv)
@@ -94,7 +148,7 @@ int cmd_syncs(int argc, char **argv)
     if (status)
         return status;
     char *msg = NULL;
-    struct printer p = {.json = json};
+    struct printer p = {.e = e, .json = json};
     char bucket[ENGINE_BUCKET_MAX + 1] = "";
     struct counts c = {0, 0};
     int in_sync = 0;
@@ -122,8 +176,10 @@ int cmd_syncs(int argc, char **argv)
             if (in_sync)
                 print_bucket(&p, bucket, c);
             if (new_sync) {
-                if (in_sync)
-                    end_sync(&p);
+                if (in_sync && (rc = end_sync(&p, &msg))) {
+                    status = cli_fail(rc, msg, store);
+                    goto out;
+                }
                 if ((rc = begin_sync(&p, k.sync_id, k.sync_id_len))) {
                     status = cli_fail(rc, NULL, store);
                     goto out;
@@ -146,7 +202,10 @@ int cmd_syncs(int argc, char **argv)
     }
     if (in_sync) {
         print_bucket(&p, bucket, c);
-        end_sync(&p);
+        if ((rc = end_sync(&p, &msg))) {
+            status = cli_fail(rc, msg, store);
+            goto out;
+        }
     }
     if (json)
         puts("]");

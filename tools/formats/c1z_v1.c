@@ -657,6 +657,43 @@ static void import_release(struct import *im)
         buf_release(&im->key[k]);
 }
 
+/* Copies text column `name` of the row into out (size bytes), or leaves it
+ * empty when the column is absent or NULL. */
+static void run_text(sqlite3_stmt *st, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (int c = 0; c < sqlite3_column_count(st); c++) {
+        if (strcmp(sqlite3_column_name(st, c), name) || sqlite3_column_type(st, c) == SQLITE_NULL)
+            continue;
+        const unsigned char *t = sqlite3_column_text(st, c);
+        snprintf(out, size, "%s", t ? (const char *)t : "");
+    }
+}
+
+/* Records each imported sync's run (engine_sync_run_put) from its
+ * v1_sync_runs row, when the file has one; metadata, so best effort. */
+static void record_runs(struct import *im)
+{
+    if (!im->present[C1Z_SYNC_RUNS])
+        return;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(im->db, "SELECT * FROM v1_sync_runs WHERE sync_id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return;
+    for (size_t i = 0; i < im->n_selected; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, im->selected[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_ROW)
+            continue;
+        struct engine_sync_run run = {.format = "c1z v1"};
+        run_text(st, "started_at", run.started_at, sizeof run.started_at);
+        run_text(st, "ended_at", run.ended_at, sizeof run.ended_at);
+        run_text(st, "sync_type", run.type, sizeof run.type);
+        engine_sync_run_put(im->e, im->selected[i], &run, NULL);
+    }
+    sqlite3_finalize(st);
+}
+
 /*
  * The import proper: header, body, tables, syncs, then the loader.  Nothing
  * reaches the store before loader_commit(), the last step.
@@ -737,6 +774,7 @@ int c1z_v1_import(engine *e, const char *path, const char *const *sync_ids, size
         goto err;
     }
 
+    record_runs(&im);
     if (stats) {
         stats->syncs = im.sync_stats;
         stats->n_syncs = im.n_selected;

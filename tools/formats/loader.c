@@ -49,8 +49,9 @@ struct loader {
     runs *runs;      /* spilled chunks */
     engine_sst *out; /* the output file being written, or NULL */
     char out_sync[ENGINE_SYNC_ID_MAX + 1];
-    uint64_t bytes;   /* key and value bytes added */
-    uint64_t written; /* records written to output files */
+    uint64_t bytes;         /* key and value bytes added */
+    uint64_t written;       /* records written to output files */
+    uint64_t written_bytes; /* their key and value bytes */
 
     char *arena;
     size_t arena_len, arena_cap;
@@ -128,27 +129,28 @@ int loader_name_sync(loader *l, const char *sync_id, char **msg)
     int rc = engine_check_sync_id(sync_id, strlen(sync_id), msg);
     if (rc)
         return rc;
+    if (!(l->n_syncs && bsearch(&sync_id, l->syncs, l->n_syncs, sizeof *l->syncs, cmp_str))) {
+        if (l->n_syncs == l->syncs_cap) {
+            size_t cap = l->syncs_cap ? l->syncs_cap * 2 : 8;
+            char **s = realloc(l->syncs, cap * sizeof *s);
+            if (!s)
+                return engine_msgf(msg, -ENOMEM, "out of memory");
+            l->syncs = s;
+            l->syncs_cap = cap;
+        }
+        char *copy = strdup(sync_id);
+        if (!copy)
+            return engine_msgf(msg, -ENOMEM, "out of memory");
+        size_t i = l->n_syncs;
+        while (i > 0 && strcmp(l->syncs[i - 1], copy) > 0) {
+            l->syncs[i] = l->syncs[i - 1];
+            i--;
+        }
+        l->syncs[i] = copy;
+        l->n_syncs++;
+    }
+    /* only once it is recorded: the shortcut above must never skip a sync */
     snprintf(l->last_sync, sizeof l->last_sync, "%s", sync_id);
-    if (l->n_syncs && bsearch(&sync_id, l->syncs, l->n_syncs, sizeof *l->syncs, cmp_str))
-        return 0;
-    if (l->n_syncs == l->syncs_cap) {
-        size_t cap = l->syncs_cap ? l->syncs_cap * 2 : 8;
-        char **s = realloc(l->syncs, cap * sizeof *s);
-        if (!s)
-            return -ENOMEM;
-        l->syncs = s;
-        l->syncs_cap = cap;
-    }
-    char *copy = strdup(sync_id);
-    if (!copy)
-        return -ENOMEM;
-    size_t i = l->n_syncs;
-    while (i > 0 && strcmp(l->syncs[i - 1], copy) > 0) {
-        l->syncs[i] = l->syncs[i - 1];
-        i--;
-    }
-    l->syncs[i] = copy;
-    l->n_syncs++;
     return 0;
 }
 
@@ -257,8 +259,9 @@ static int out_put(void *arg, const char *key, size_t key_len, const char *value
         memcpy(l->out_sync, key, sl);
         l->out_sync[sl] = 0;
     }
-    if (++l->written % PROGRESS_EVERY == 0)
-        progress(l, "writing");
+    l->written_bytes += key_len + value_len;
+    if (++l->written % PROGRESS_EVERY == 0 && l->opt.progress)
+        l->opt.progress(l->opt.progress_arg, "writing", l->written, l->written_bytes);
     return engine_sst_put(l->out, key, key_len, value, value_len, msg);
 }
 
@@ -268,9 +271,11 @@ int loader_add(loader *l, const char *sync_id, const char *bucket, const void *k
     int rc;
     if (l->committed)
         return engine_msgf(msg, -EINVAL, "load already committed");
-    if ((rc = loader_name_sync(l, sync_id, msg)) ||
+    /* every part is checked before the sync is named: a refused record names nothing */
+    if ((rc = engine_check_sync_id(sync_id, strlen(sync_id), msg)) ||
         (rc = engine_check_bucket(bucket, strlen(bucket), msg)) ||
-        (rc = engine_check_key(key, key_len, msg)) || (rc = engine_check_value_len(value_len, msg)))
+        (rc = engine_check_key(key, key_len, msg)) ||
+        (rc = engine_check_value_len(value_len, msg)) || (rc = loader_name_sync(l, sync_id, msg)))
         return rc;
     size_t disk_len = strlen(sync_id) + strlen(bucket) + 2 + key_len;
     size_t need = disk_len + value_len;
@@ -347,24 +352,31 @@ int loader_commit(loader *l, struct loader_stats *stats, char **msg)
     l->committed = 1;
     if (l->opt.replace && (rc = add_tombstones(l, msg)))
         return rc;
-    progress(l, "writing");
     if (runs_count(l->runs) == 0) {
         /* it all fit one chunk: straight from memory */
         if (l->n_entries)
             l->stats.runs++;
+        progress(l, "writing");
         rc = chunk_each(l, out_put, l, msg);
     } else {
         rc = spill_chunk(l, msg);
-        if (rc == 0)
+        if (rc == 0) {
+            progress(l, "writing");
             rc = runs_merge(l->runs, out_put, l, msg);
+        }
     }
     if (rc || (rc = out_finish(l, msg)))
         return rc;
     progress(l, "ingesting");
     if ((rc = engine_ingest_commit(l->ing, msg)))
         return rc;
-    for (size_t i = 0; i < l->n_syncs; i++)
+    for (size_t i = 0; i < l->n_syncs; i++) {
         engine_sync_touch(l->e, l->syncs[i], NULL);
+        /* replaced: its data no longer comes from the run an import recorded
+         * (an import records its own after this commit) */
+        if (l->opt.replace)
+            engine_sync_run_delete(l->e, l->syncs[i], NULL);
+    }
     l->stats.syncs = l->n_syncs;
     if (stats)
         *stats = l->stats;

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #define STREAM_BUFFER (256u << 10) /* per run: every run is read at once when merging */
+/* Runs open at once, at most: at this many the existing runs are merged into
+ * one first (a cascade), so a load of any size keeps few files and buffers open. */
+#define RUNS_FOLD 64
 
 struct run {
     FILE *f;
@@ -78,18 +81,9 @@ static int io_error(char **msg, const char *what, const char *dir)
                        strerror(err));
 }
 
-int runs_begin_run(runs *r, char **msg)
+/* A new unlinked temporary file in r->dir, open for writing and reading. */
+static int open_temp(runs *r, FILE **out, char **msg)
 {
-    if (r->writing)
-        return engine_msgf(msg, -EINVAL, "a run is already being written");
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        struct run *v = realloc(r->v, cap * sizeof *v);
-        if (!v)
-            return engine_msgf(msg, -ENOMEM, "out of memory");
-        r->v = v;
-        r->cap = cap;
-    }
     size_t plen = strlen(r->dir) + sizeof "/load-run-XXXXXX";
     char *path = malloc(plen);
     if (!path)
@@ -109,22 +103,52 @@ int runs_begin_run(runs *r, char **msg)
         return rc;
     }
     setvbuf(f, NULL, _IOFBF, STREAM_BUFFER);
+    *out = f;
+    return 0;
+}
+
+static int fold(runs *r, char **msg);
+
+int runs_begin_run(runs *r, char **msg)
+{
+    if (r->writing)
+        return engine_msgf(msg, -EINVAL, "a run is already being written");
+    int rc;
+    if (r->n >= RUNS_FOLD && (rc = fold(r, msg)))
+        return rc;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        struct run *v = realloc(r->v, cap * sizeof *v);
+        if (!v)
+            return engine_msgf(msg, -ENOMEM, "out of memory");
+        r->v = v;
+        r->cap = cap;
+    }
+    FILE *f = NULL;
+    if ((rc = open_temp(r, &f, msg)) || !f)
+        return rc ? rc : -EIO;
     r->v[r->n++] = (struct run){.f = f};
     r->writing = f;
+    return 0;
+}
+
+/* One record on a run file: key length, value length, key, value. */
+static int write_record(runs *r, FILE *f, const void *key, size_t key_len, const void *value,
+                        size_t value_len, char **msg)
+{
+    uint32_t h[2] = {(uint32_t)key_len, (uint32_t)value_len};
+    errno = 0;
+    if (fwrite(h, sizeof h, 1, f) != 1 || (key_len && fwrite(key, key_len, 1, f) != 1) ||
+        (value_len && fwrite(value, value_len, 1, f) != 1))
+        return io_error(msg, "write", r->dir);
+    r->bytes += sizeof h + key_len + value_len;
     return 0;
 }
 
 int runs_put(runs *r, const void *key, size_t key_len, const void *value, size_t value_len,
              char **msg)
 {
-    uint32_t h[2] = {(uint32_t)key_len, (uint32_t)value_len};
-    errno = 0;
-    if (fwrite(h, sizeof h, 1, r->writing) != 1 ||
-        (key_len && fwrite(key, key_len, 1, r->writing) != 1) ||
-        (value_len && fwrite(value, value_len, 1, r->writing) != 1))
-        return io_error(msg, "write", r->dir);
-    r->bytes += sizeof h + key_len + value_len;
-    return 0;
+    return write_record(r, r->writing, key, key_len, value, value_len, msg);
 }
 
 int runs_end_run(runs *r, char **msg)
@@ -216,13 +240,15 @@ static int advance_top(runs *r, char **msg)
     return 0;
 }
 
-int runs_merge(runs *r, runs_emit_fn fn, void *arg, char **msg)
+/* Merges every run into fn, newest winning a key; the runs are read to
+ * their ends. */
+static int merge_all(runs *r, runs_emit_fn fn, void *arg, char **msg)
 {
-    if (r->writing)
-        return engine_msgf(msg, -EINVAL, "a run is still being written");
-    r->heap = calloc(r->n ? r->n : 1, sizeof *r->heap);
-    if (!r->heap)
+    size_t *heap = realloc(r->heap, (r->n ? r->n : 1) * sizeof *r->heap);
+    if (!heap)
         return engine_msgf(msg, -ENOMEM, "out of memory");
+    r->heap = heap;
+    r->nheap = 0;
     int rc;
     for (size_t i = 0; i < r->n; i++) {
         if ((rc = run_next(r, i, msg)) < 0)
@@ -250,5 +276,49 @@ int runs_merge(runs *r, runs_emit_fn fn, void *arg, char **msg)
             if ((rc = advance_top(r, msg)))
                 return rc;
     }
+    return 0;
+}
+
+int runs_merge(runs *r, runs_emit_fn fn, void *arg, char **msg)
+{
+    if (r->writing)
+        return engine_msgf(msg, -EINVAL, "a run is still being written");
+    return merge_all(r, fn, arg, msg);
+}
+
+struct fold_out {
+    runs *r;
+    FILE *f;
+};
+
+static int fold_put(void *arg, const char *key, size_t key_len, const char *value, size_t value_len,
+                    char **msg)
+{
+    struct fold_out *o = arg;
+    return write_record(o->r, o->f, key, key_len, value, value_len, msg);
+}
+
+/* Merges the runs into one new run that replaces them all (it is older than
+ * every run written after it, as they were). */
+static int fold(runs *r, char **msg)
+{
+    struct fold_out o = {.r = r};
+    int rc = open_temp(r, &o.f, msg);
+    if (rc || !o.f)
+        return rc ? rc : -EIO;
+    rc = merge_all(r, fold_put, &o, msg);
+    errno = 0;
+    if (rc == 0 && (fflush(o.f) != 0 || fseek(o.f, 0, SEEK_SET) != 0))
+        rc = io_error(msg, "write", r->dir);
+    if (rc) {
+        fclose(o.f);
+        return rc;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        fclose(r->v[i].f);
+        free(r->v[i].rec);
+    }
+    r->v[0] = (struct run){.f = o.f};
+    r->n = 1;
     return 0;
 }

@@ -179,8 +179,11 @@ static int json_time(struct buf *b, const char *name, const struct fields *fs, u
         buf_adds(b, "null");
         return 0;
     }
+    if ((t.has[1] && t.f[1].type != PB_VARINT) || (t.has[2] && t.f[2].type != PB_VARINT))
+        return -EINVAL;
     int64_t secs = t.has[1] ? (int64_t)t.f[1].u64 : 0;
-    int32_t nanos = t.has[2] ? (int32_t)t.f[2].u64 : 0;
+    int64_t nanos = t.has[2] ? (int64_t)t.f[2].u64 : 0;
+    /* google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31 */
     if (nanos < 0 || nanos > 999999999 || secs < -62135596800LL || secs > 253402300799LL)
         return -EINVAL;
     time_t tt = (time_t)secs;
@@ -188,15 +191,16 @@ static int json_time(struct buf *b, const char *name, const struct fields *fs, u
     if (!gmtime_r(&tt, &tm))
         return -EINVAL;
     char text[64];
-    size_t k = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    int k = snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (nanos % 1000000 == 0 && nanos)
-        snprintf(text + k, sizeof text - k, ".%03dZ", nanos / 1000000);
+        snprintf(text + k, sizeof text - (size_t)k, ".%03dZ", (int)(nanos / 1000000));
     else if (nanos % 1000 == 0 && nanos)
-        snprintf(text + k, sizeof text - k, ".%06dZ", nanos / 1000);
+        snprintf(text + k, sizeof text - (size_t)k, ".%06dZ", (int)(nanos / 1000));
     else if (nanos)
-        snprintf(text + k, sizeof text - k, ".%09dZ", nanos);
+        snprintf(text + k, sizeof text - (size_t)k, ".%09dZ", (int)nanos);
     else
-        snprintf(text + k, sizeof text - k, "Z");
+        snprintf(text + k, sizeof text - (size_t)k, "Z");
     buf_addf(b, "\"%s\"", text);
     return 0;
 }
@@ -291,7 +295,7 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
     buf_reset(v);
     enum model_type type = MODEL_RESOURCE_TYPE;
     enum c1z_table table = C1Z_RESOURCE_TYPES;
-    char *composed = NULL;
+    struct buf composed = BUF_INIT; /* an id made of parts (they may hold NUL bytes) */
     switch (t) {
     case T_RESOURCE_TYPE:
         bad = bad || str_field(&fs, 2, &s1) < 0;
@@ -313,11 +317,10 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         buf_adds(v, "{\"type\":\"resource\"");
         json_str(v, "resource_type_id", s1);
         /* v1's external_id of a resource is "<type>:<id>" */
-        if (asprintf(&composed, "%.*s:%.*s", (int)s1.len, s1.data, (int)s2.len, s2.data) < 0) {
-            composed = NULL;
-            return engine_msgf(msg, -ENOMEM, "out of memory");
-        }
-        json_str(v, "external_id", (struct model_str){composed, strlen(composed)});
+        buf_add(&composed, s1.data, s1.len);
+        buf_addc(&composed, ':');
+        buf_add(&composed, s2.data, s2.len);
+        json_str(v, "external_id", (struct model_str){composed.data, composed.len});
         if (present && (s3.len || s4.len)) {
             json_str(v, "parent_resource_type_id", s3);
             json_str(v, "parent_resource_id", s4);
@@ -355,12 +358,12 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         table = C1Z_GRANTS;
         if (s1.len == 0) {
             /* baton's id for a grant without one (C1Z3.md) */
-            if (asprintf(&composed, "%.*s:%.*s:%.*s", (int)s4.len, s4.data, (int)s5.len, s5.data,
-                         (int)ids.principal_id.len, ids.principal_id.data) < 0) {
-                composed = NULL;
-                return engine_msgf(msg, -ENOMEM, "out of memory");
-            }
-            s1 = (struct model_str){composed, strlen(composed)};
+            buf_add(&composed, s4.data, s4.len);
+            buf_addc(&composed, ':');
+            buf_add(&composed, s5.data, s5.len);
+            buf_addc(&composed, ':');
+            buf_add(&composed, ids.principal_id.data, ids.principal_id.len);
+            s1 = (struct model_str){composed.data, composed.len};
         }
         buf_adds(v, "{\"type\":\"grant\"");
         json_str(v, "resource_type_id", s2);
@@ -430,13 +433,14 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         return engine_msgf(msg, -EINVAL, "'%s': unknown record type 0x%02x", im->path, t);
     }
     if (bad) {
-        free(composed);
+        buf_release(&composed);
         return engine_msgf(msg, -EINVAL, "'%s': a %s record does not parse (corrupt value)",
                            im->path, type_label(t));
     }
     buf_addc(v, '}');
-    int rc = add(im, type, &ids, msg);
-    free(composed);
+    int rc = buf_error(&composed) ? engine_msgf(msg, -ENOMEM, "out of memory")
+                                  : add(im, type, &ids, msg);
+    buf_release(&composed);
     if (rc == 0)
         im->stats.rows[table]++;
     return rc;
@@ -486,6 +490,8 @@ static int read_db(struct c1z3_import *im, char **msg)
         return rc;
     if (!im->keyspace_ok)
         return engine_msgf(msg, -ENOTSUP, "'%s': no keyspace_version in its database", im->path);
+    if (!im->sync_run_seen)
+        return engine_msgf(msg, -EINVAL, "'%s': its database holds no sync run record", im->path);
     return 0;
 }
 
@@ -510,6 +516,31 @@ static void unpacking(void *arg, uint64_t done, uint64_t total)
     const struct c1z_progress *p = arg;
     (void)total;
     p->fn(p->arg, "unpacking", 0, done);
+}
+
+/* A manifest time in RFC 3339, or "" when absent. */
+static void run_time(const struct c1z3_time *t, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!t->set)
+        return;
+    time_t tt = (time_t)t->seconds;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm))
+        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Records the sync's run from the manifest's summary; metadata, best effort. */
+static void record_run(struct c1z3_import *im)
+{
+    const struct c1z3_sync_summary *s = &im->m.sync_runs[0];
+    struct engine_sync_run run = {.format = "c1z3"};
+    run_time(&s->started, run.started_at, sizeof run.started_at);
+    run_time(&s->ended, run.ended_at, sizeof run.ended_at);
+    const char *t = sync_type_name(s->type);
+    snprintf(run.type, sizeof run.type, "%s", t ? t : "");
+    engine_sync_run_put(im->e, im->sync_id, &run, NULL);
 }
 
 int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t n_sync_ids,
@@ -547,6 +578,8 @@ int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t
             engine_msgf(msg, rc, "cannot import '%s': %s", path, m ? m : engine_strerror(rc));
         free(m);
     }
+    if (rc == 0)
+        record_run(&im);
     if (rc == 0 && stats) {
         *per_sync = im.stats;
         snprintf(per_sync->sync_id, sizeof per_sync->sync_id, "%s", im.sync_id);
