@@ -7,7 +7,7 @@
 # Usage: tools/dev/failalloc.sh [BUILD_DIR] [OP...]
 #   BUILD_DIR  default build-failalloc, configured by tools/dev/build.sh with
 #              -DSYNCSTORE_FAILALLOC=ON -DSYNCSTORE_SANITIZE=ON
-#   OP         load import compact dump gen mount (default: all)
+#   OP         load import import3 compact dump gen mount (default: all)
 # SYNCSTORE_FAILALLOC_FULL=1 runs every N; without it (CI) every N up to 20,
 # then 30 more spread evenly over the rest, and always on to the run past the
 # last allocation.
@@ -18,6 +18,7 @@
 # Each run starts from a fresh copy of a base holding two generated syncs:
 #   load     syncstore load BASE FILE (typed and raw lines into s1 and a new s3)
 #   import   syncstore import BASE FILE.c1z (the smallest real c1z of ../shared/data)
+#   import3  syncstore import BASE FILE.c1z of the C1Z3 sample (envelope, Pebble reader)
 #   compact  syncstore compact BASE SOURCE s1
 #   dump     syncstore dump BASE
 #   gen      syncstore gen NEW s1, creating the store NEW
@@ -47,9 +48,10 @@ root=$PWD
 build=${1:-build-failalloc}
 shift || true
 ops=("$@")
-[ ${#ops[@]} -gt 0 ] || ops=(load import compact dump gen mount)
+[ ${#ops[@]} -gt 0 ] || ops=(load import import3 compact dump gen mount)
 full=${SYNCSTORE_FAILALLOC_FULL:-0}
 c1z=${SYNCSTORE_SHARED:-$root/../shared}/data/c1z/sync-in-progress.c1z
+c1z3=${SYNCSTORE_SHARED:-$root/../shared}/data/c1z3/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded.pebble.c1z
 BIN=$root/$build/syncstore
 die() {
   echo "failalloc.sh: $*" >&2
@@ -58,7 +60,7 @@ die() {
 [ -x "$BIN" ] || die "no $build/syncstore (tools/dev/build.sh $build -DSYNCSTORE_FAILALLOC=ON -DSYNCSTORE_SANITIZE=ON)"
 [ -r "$c1z" ] || die "no $c1z (the shared test data)"
 for op in "${ops[@]}"; do
-  case $op in load | import | compact | dump | gen | mount) ;; *) die "unknown operation '$op' (load import compact dump gen mount)" ;; esac
+  case $op in load | import | import3 | compact | dump | gen | mount) ;; *) die "unknown operation '$op' (load import import3 compact dump gen mount)" ;; esac
 done
 
 work=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/syncstore-failalloc.XXXXXX")")
@@ -123,6 +125,7 @@ run_op() {
   case $op in
   load) args=(load "$base" "$work/in.jsonl") ;;
   import) args=(import "$base" "$c1z") ;;
+  import3) args=(import "$base" "$c1z3") ;;
   compact) args=(compact "$base" "$work/source" s1) ;;
   dump) args=(dump "$base") ;;
   gen) args=(gen "$base" s1 --grants 30) ;;
