@@ -80,7 +80,7 @@ int compactor_check_tiling(const struct compactor_piece *pieces, size_t n, const
 /* ---- The switch ---- */
 
 /* Commits the ingest a path built, then the bookkeeping. */
-static int switch_to(engine *base, engine_ingest *ing, const char *sync_id,
+static int switch_to(engine *base, engine *src, engine_ingest *ing, const char *sync_id,
                      const struct compactor_options *opt, struct compactor_result *res, char **msg)
 {
     engine_test_pause(0);
@@ -93,8 +93,14 @@ static int switch_to(engine *base, engine_ingest *ing, const char *sync_id,
     if (rc)
         return rc;
     res->outcome = res->keys ? COMPACTOR_DONE : COMPACTOR_EMPTY;
-    /* The switch is done; what follows is bookkeeping and giving space back. */
+    /* The switch is done; what follows is bookkeeping and giving space back:
+     * the sync's time, its run record (the source's, or none), reclaim. */
     engine_sync_touch(base, sync_id, NULL);
+    struct engine_sync_run run;
+    if (src && engine_sync_run_get(src, sync_id, &run, NULL) == 0)
+        engine_sync_run_put(base, sync_id, &run, NULL);
+    else
+        engine_sync_run_delete(base, sync_id, NULL);
     if (opt && opt->reclaim) {
         t = compactor_now();
         engine_reclaim_now(base, sync_id, NULL);
@@ -137,7 +143,7 @@ static int try_copy(engine *base, engine *src, const struct compactor_range *r, 
     char *err = NULL;
     rc = compactor_copy(base, plan, r, opt, res, &ing, &err);
     if (rc == 0)
-        rc = switch_to(base, ing, sync_id, opt, res, &err);
+        rc = switch_to(base, src, ing, sync_id, opt, res, &err);
     engine_ingest_free(ing); /* removes every staging file */
     engine_copy_plan_free(plan);
     if (rc == 0) {
@@ -181,7 +187,7 @@ static int replace_range(engine *base, engine *src, const char *sync_id,
     engine_ingest *ing = NULL;
     rc = compactor_stream(base, src, &r, opt, res, &ing, msg);
     if (rc == 0)
-        rc = switch_to(base, ing, sync_id, opt, res, msg);
+        rc = switch_to(base, src, ing, sync_id, opt, res, msg);
     engine_ingest_free(ing); /* removes every staging file */
 out:
     if (rc == ENGINE_ECANCELED) {
