@@ -2,7 +2,8 @@
  * ctl_stats.c - the /ctl/stats text: the store's and the mount's figures.
  *
  * One JSON object (SPEC "ctl/stats"), made whole at each open of the file:
- * the store's path, this mount's compactions, versions and inodes, RocksDB's
+ * the store's path, this mount's compactions, versions and inodes, its FUSE
+ * requests (count and total microseconds per kind, requests.c), RocksDB's
  * size figures, and per sync its approximate size, its compactions (with the
  * method of the latest finished one: "copy", "stream" or null) and the old
  * versions it pins.  The engine is read without fs->lock, which every
@@ -93,6 +94,13 @@ int stats_text(struct fs *fs, char **out, size_t *len)
             (unsigned long long)fs->compactions_running, versions, superseded, oldest,
             fs->table_count);
     pthread_mutex_unlock(&fs->lock);
+    fputs("\"requests\":{", f);
+    for (int r = 0; r < FS_REQ_COUNT; r++)
+        fprintf(f, "%s\"%s\":{\"count\":%llu,\"us\":%llu}", r ? "," : "",
+                fs_request_name((enum fs_request)r),
+                (unsigned long long)atomic_load(&fs->requests[r].count),
+                (unsigned long long)atomic_load(&fs->requests[r].usec));
+    fputs("},", f);
     fprintf(f,
             "\"live_sst_bytes\":%llu,\"pending_compaction_bytes\":%llu,"
             "\"estimated_keys\":%llu,\"reclaim_pending\":%d,\"syncs\":{",

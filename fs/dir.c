@@ -100,6 +100,7 @@ static void dir_reset(struct dir_handle *h)
 
 void dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_OPENDIR);
     struct fs *fs = fs_of(req);
     struct node *n = node_of_ino(fs, ino);
     if (!node_is_dir(n)) {
@@ -160,6 +161,7 @@ void dir_free_all(struct fs *fs)
 
 void dir_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_RELEASEDIR);
     (void)ino;
     dir_free(fs_of(req), (struct dir_handle *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
@@ -334,11 +336,13 @@ reply:
 
 void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_READDIR);
     dir_readdir(req, ino, size, off, fi, 0);
 }
 
 void dir_read_plus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_READDIRPLUS);
     dir_readdir(req, ino, size, off, fi, 1);
 }

@@ -88,6 +88,7 @@ static void file_open_ctl(fuse_req_t req, struct fs *fs, struct node *n, struct 
 
 void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_OPEN);
     struct fs *fs = fs_of(req);
     struct node *n = node_of_ino(fs, ino);
     if (n->kind != K_FILE) {
@@ -143,6 +144,7 @@ static int file_pin_value(struct fs *fs, struct open_file *h)
 
 void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_READ);
     struct fs *fs = fs_of(req);
     (void)ino;
     struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
@@ -167,6 +169,7 @@ void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 
 void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_RELEASE);
     (void)ino;
     struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
     if (h)
@@ -179,6 +182,7 @@ void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                  struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_CREATE);
     (void)mode;
     struct fs *fs = fs_of(req);
     struct node *p = node_of_ino(fs, parent);

@@ -12,6 +12,7 @@
  *             ctl_status.c the compaction status records
  *             ctl_stats.c the /ctl/stats text
  *             ctl.c       the ctl write parser (pure; fs.h)
+ *             requests.c  per-request counts and times, for /ctl/stats
  *             names.c     the key <-> path encoding (pure; names.h)
  *             mount.c     the command line and the daemon (fs.h)
  *
@@ -104,6 +105,50 @@ struct status {
 struct dir_handle;
 struct open_file;
 
+/* ---- Requests (requests.c) ----
+ *
+ * Every handler of fs_ops counts its request and the time it took (entry to
+ * return: the reply is sent inside it) with FS_REQUEST at its top; /ctl/stats
+ * reports them.  Requests libfuse answers itself (FLUSH, ...) are not seen. */
+enum fs_request {
+    FS_REQ_LOOKUP,
+    FS_REQ_FORGET,
+    FS_REQ_GETATTR,
+    FS_REQ_SETATTR,
+    FS_REQ_OPENDIR,
+    FS_REQ_READDIR,
+    FS_REQ_READDIRPLUS,
+    FS_REQ_RELEASEDIR,
+    FS_REQ_OPEN,
+    FS_REQ_READ,
+    FS_REQ_RELEASE,
+    FS_REQ_CREATE,
+    FS_REQ_WRITE,
+    FS_REQ_STATFS,
+    FS_REQ_REFUSED, /* mkdir, unlink, rmdir, rename, link, symlink, mknod, xattrs: EROFS/EPERM */
+    FS_REQ_COUNT
+};
+
+struct fs_request_counter {
+    _Atomic uint64_t count, usec;
+};
+
+/* The request's name in /ctl/stats ("LOOKUP"; static). */
+const char *fs_request_name(enum fs_request r);
+
+struct fs_request_timer {
+    struct fs_request_counter *c;
+    struct timespec start;
+};
+struct fs_request_timer fs_request_begin(struct fuse_req *req, enum fs_request r);
+void fs_request_end(struct fs_request_timer *t);
+
+/* At the top of a handler: counts the request and, when the handler returns,
+ * its time. */
+#define FS_REQUEST(req, r)                                                                         \
+    struct fs_request_timer fs_request_timer_ __attribute__((cleanup(fs_request_end), unused)) =   \
+        fs_request_begin((req), (r))
+
 struct fs {
     engine *e;
     struct fuse_session *se;
@@ -125,6 +170,7 @@ struct fs {
     int sweeper_running;
     pthread_t sweeper;
     pthread_cond_t sweeper_cond;
+    struct fs_request_counter requests[FS_REQ_COUNT];
 };
 
 /* The per-mount state of a request. */

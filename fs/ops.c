@@ -39,6 +39,7 @@ static void op_reply_entry(fuse_req_t req, struct fs *fs, struct node *n)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    FS_REQUEST(req, FS_REQ_LOOKUP);
     struct fs *fs = fs_of(req);
     struct node *p = node_of_ino(fs, parent);
     struct node *n = NULL;
@@ -135,6 +136,7 @@ reply:
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+    FS_REQUEST(req, FS_REQ_FORGET);
     struct fs *fs = fs_of(req);
     pthread_mutex_lock(&fs->lock);
     node_forget(fs, node_of_ino(fs, ino), nlookup);
@@ -144,6 +146,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+    FS_REQUEST(req, FS_REQ_FORGET);
     struct fs *fs = fs_of(req);
     pthread_mutex_lock(&fs->lock);
     for (size_t i = 0; i < count; i++)
@@ -154,6 +157,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_GETATTR);
     (void)fi;
     struct fs *fs = fs_of(req);
     struct node *n = node_of_ino(fs, ino);
@@ -173,6 +177,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_SETATTR);
     (void)fi;
     struct fs *fs = fs_of(req);
     struct node *n = node_of_ino(fs, ino);
@@ -198,6 +203,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
+    FS_REQUEST(req, FS_REQ_WRITE);
     (void)fi;
     struct fs *fs = fs_of(req);
     struct node *n = node_of_ino(fs, ino);
@@ -217,6 +223,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+    FS_REQUEST(req, FS_REQ_STATFS);
     (void)ino;
     struct fs *fs = fs_of(req);
     struct statvfs sv;
@@ -230,6 +237,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)parent;
     (void)name;
     (void)mode;
@@ -238,6 +246,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)parent;
     (void)name;
     fuse_reply_err(req, EROFS);
@@ -246,6 +255,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)parent;
     (void)name;
     (void)newparent;
@@ -256,6 +266,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)ino;
     (void)newparent;
     (void)newname;
@@ -264,6 +275,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)link;
     (void)parent;
     (void)name;
@@ -272,6 +284,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)parent;
     (void)name;
     (void)mode;
@@ -282,6 +295,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)ino;
     (void)name;
     (void)value;
@@ -292,6 +306,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+    FS_REQUEST(req, FS_REQ_REFUSED);
     (void)ino;
     (void)name;
     fuse_reply_err(req, EROFS);

@@ -2060,6 +2060,60 @@ static void test_big_value(void **state)
     free(path);
 }
 
+/* One kind of request's count (or total microseconds) in /ctl/stats. */
+static long long request_figure(const struct fx *f, const char *kind, const char *figure)
+{
+    json_t *s = stats_of(f);
+    json_t *r = json_object_get(json_object_get(s, "requests"), kind);
+    if (!json_is_integer(json_object_get(r, figure)))
+        fail_msg("/ctl/stats has no requests.%s.%s", kind, figure);
+    long long v = json_integer_value(json_object_get(r, figure));
+    json_decref(s);
+    return v;
+}
+
+/* /ctl/stats counts each kind of FUSE request and the time the daemon spent
+ * on it: names never looked up before are one LOOKUP each; a file read is an
+ * OPEN, a READ and a RELEASE; a listing an OPENDIR; refused writes count. */
+static void test_requests_counted(void **state)
+{
+    struct fx *f = *state;
+    /* reading ctl/stats is itself a lookup of ctl and stats the first time,
+     * then an OPEN each time: every figure is taken after a first read */
+    long long lookup_us = request_figure(f, "LOOKUP", "us");
+    long long lookups = request_figure(f, "LOOKUP", "count");
+    long long opens = request_figure(f, "OPEN", "count");
+    long long opendirs = request_figure(f, "OPENDIR", "count");
+    long long refused = request_figure(f, "REFUSED", "count");
+    static const char *const paths[] = {"S/resource_types/user", "S/resource_types/group",
+                                        "S/resource_types/app"};
+    struct stat st;
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char *p = mnt_path(f, paths[i]);
+        assert_int_equal(stat(p, &st), 0);
+        free(p);
+    }
+    /* S, resource_types and three names: at least the three names are new */
+    assert_true(request_figure(f, "LOOKUP", "count") >= lookups + 3);
+    assert_true(request_figure(f, "LOOKUP", "us") >= lookup_us);
+    char *value = cat_path(f, "S/resource_types/user");
+    free(value);
+    /* the cat, and this stats read */
+    assert_true(request_figure(f, "OPEN", "count") >= opens + 2);
+    char *dir = mnt_path(f, "S/resource_types");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    while (readdir(d))
+        ;
+    closedir(d);
+    assert_true(request_figure(f, "OPENDIR", "count") >= opendirs + 1);
+    char *newdir = mnt_path(f, "S/resource_types/newdir");
+    assert_int_equal(mkdir(newdir, 0755), -1);
+    assert_true(request_figure(f, "REFUSED", "count") >= refused + 1);
+    free(dir);
+    free(newdir);
+}
+
 static void test_read_only(void **state)
 {
     struct fx *f = *state;
@@ -2146,6 +2200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unmount_clean, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_big_value, setup_big_value, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_counted, setup_plain, teardown),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
