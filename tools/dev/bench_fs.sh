@@ -5,8 +5,11 @@
 #   warm = the same traversal again
 # Plus: cat of one 64 MiB value, and a compaction by `echo > ctl/compact` against
 # the same compaction from the command line.
+# Each mount operation's FUSE requests are counted too: the delta of
+# /ctl/stats "requests" around it (reading ctl/stats itself adds one
+# LOOKUP at most, an OPEN, a READ or two and a RELEASE).
 # Usage: tools/dev/bench_fs.sh [GRANTS]      (run as root: mounts tmpfs, drops caches;
-# needs python3)
+# needs python3 and jq)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 grants=${1:-100000}
@@ -32,6 +35,15 @@ time_cmd() {
   t1=$(now)
   awk "BEGIN{print $t1 - $t0}"
 }
+
+# The mount's request counts, {"LOOKUP":N,...}
+requests() { jq -c '.requests | map_values(.count)' "$mnt/ctl/stats"; }
+# What changed from $1 to $2: "LOOKUP 40, READDIRPLUS 104"
+request_delta() {
+  jq -rn --argjson a "$1" --argjson b "$2" \
+    '[$b | to_entries[] | select(.value - $a[.key] > 0) | "\(.key) \(.value - $a[.key])"] | join(", ")'
+}
+declare -A R
 
 echo "== building a base with one sync of $grants grants and a 64 MiB value"
 "$bin" gen "$work/base" S --grants "$grants" --seed 1 >/dev/null
@@ -62,8 +74,11 @@ for where in mount tmpfs; do
     dir=$tmpfs/S
   fi
   for op in "${ops[@]}"; do
-    T[$where,cold,$op]=$(time_cmd "$dir" "$op")
-    T[$where,warm,$op]=$(time_cmd "$dir" "$op")
+    for temp in cold warm; do
+      [ $where = mount ] && before=$(requests)
+      T[$where,$temp,$op]=$(time_cmd "$dir" "$op")
+      [ $where = mount ] && R[$temp,$op]=$(request_delta "$before" "$(requests)")
+    done
   done
   T[$where,cat]=$(time_cmd "$dir" "cat blobs/big")
   [ $where = mount ] && fusermount3 -u "$mnt"
@@ -76,6 +91,11 @@ for op in "${ops[@]}"; do
   mc=${T[mount,cold,$op]} tc=${T[tmpfs,cold,$op]} mw=${T[mount,warm,$op]} tw=${T[tmpfs,warm,$op]}
   rc=$(awk "BEGIN{print $mc / $tc}") rw=$(awk "BEGIN{print $mw / $tw}")
   printf '| `%s` | %.3f | %.3f | %.2fx | <= 3x | %.3f | %.3f | %.2fx | <= 1.5x |\n' "$op" "$mc" "$tc" "$rc" "$mw" "$tw" "$rw"
+done
+printf '\nFUSE requests per operation through the mount (deltas of /ctl/stats "requests")\n\n'
+printf '| operation | cold | warm |\n| --- | --- | --- |\n'
+for op in "${ops[@]}"; do
+  printf '| `%s` | %s | %s |\n' "$op" "${R[cold,$op]}" "${R[warm,$op]}"
 done
 gbs=$(awk "BEGIN{print 64 * 1048576 / ${T[mount,cat]} / 1e9}")
 printf '\n`cat` of one 64 MiB value: %.3f s through the mount (%.2f GB/s, target >= 1 GB/s), %.3f s on tmpfs\n' \
