@@ -767,8 +767,8 @@ static void test_meta_problem(void **state)
 static void test_sync_run(void **state)
 {
     struct fx *f = *state;
-    struct engine_sync_run run = {.format = "c1z v1", .started_at = "2025-12-17 13:10\t15",
-                                  .ended_at = "", .type = "full"};
+    struct engine_sync_run run = {
+        .format = "c1z v1", .started_at = "2025-12-17 13:10\t15", .ended_at = "", .type = "full"};
     struct engine_sync_run got;
     assert_int_equal(engine_sync_run_get(f->e, "s1", &got, NULL), -ENOENT);
     assert_int_equal(engine_sync_run_put(f->e, "s1", &run, NULL), 0);
