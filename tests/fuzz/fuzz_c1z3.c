@@ -16,7 +16,6 @@
 #include "c1z3_envelope.h"
 #include "pebble_i.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,16 +53,20 @@ static void fuzz_manifest(const uint8_t *data, size_t size)
     }
 }
 
-static int memfd_of(const uint8_t *data, size_t size)
+static void write_all(int fd, const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz", MFD_CLOEXEC);
-    CHECK(fd >= 0);
-    size_t done = 0;
-    while (done < size) {
+    for (size_t done = 0; done < size;) {
         ssize_t n = write(fd, data + done, size - done);
         CHECK(n > 0);
         done += (size_t)n;
     }
+}
+
+static int memfd_of(const uint8_t *data, size_t size)
+{
+    int fd = memfd_create("fuzz", MFD_CLOEXEC);
+    CHECK(fd >= 0);
+    write_all(fd, data, size);
     return fd;
 }
 
@@ -103,23 +106,6 @@ static void fuzz_table(const uint8_t *data, size_t size)
     pebble_table_close(t);
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static void fuzz_envelope(const uint8_t *data, size_t size)
 {
     const char *tmp = getenv("TMPDIR");
@@ -127,12 +113,7 @@ static void fuzz_envelope(const uint8_t *data, size_t size)
     snprintf(file, sizeof file, "%s/fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(file);
     CHECK(fd >= 0);
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = write(fd, data + done, size - done);
-        CHECK(n > 0);
-        done += (size_t)n;
-    }
+    write_all(fd, data, size);
     close(fd);
     snprintf(dir, sizeof dir, "%s/fuzz-dir-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     CHECK(mkdtemp(dir) != NULL);
@@ -143,7 +124,7 @@ static void fuzz_envelope(const uint8_t *data, size_t size)
     check_result(rc, msg);
     if (rc == 0)
         c1z3_manifest_release(&m);
-    remove_tree(dir);
+    c1z3_remove_unpacked(dir);
     unlink(file);
     if (size > 9) {
         memset(&m, 0, sizeof m);

@@ -11,6 +11,7 @@
  */
 #include "c1z3_i.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -753,4 +754,23 @@ out:
 int c1z3_unpack(const char *path, const char *dir, struct c1z3_manifest *m, char **msg)
 {
     return c1z3_unpack_progress(path, dir, m, NULL, NULL, msg);
+}
+
+void c1z3_remove_unpacked(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            char *p = NULL;
+            if (asprintf(&p, "%s/%s", dir, de->d_name) >= 0) {
+                unlink(p);
+                free(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(dir);
 }

@@ -118,6 +118,10 @@ int c1z3_unpack_progress(const char *path, const char *dir, struct c1z3_manifest
 int c1z3_parse_manifest(const char *path, const void *data, size_t len, struct c1z3_manifest *m,
                         char **msg);
 
+/* Removes dir and the files c1z3_unpack() wrote into it (the directory is
+ * flat); whatever an unpack left, complete or not.  Errors are ignored. */
+void c1z3_remove_unpacked(const char *dir);
+
 /* Frees what *m holds and empties it; NULL is allowed. */
 void c1z3_manifest_release(struct c1z3_manifest *m);
 

@@ -16,7 +16,6 @@
 #include "pb_wire.h"
 #include "pebble.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,27 +76,6 @@ static int make_dir(struct c1z3_import *im, char **msg)
                            im->path, strerror(err));
     }
     return 0;
-}
-
-/* Removes the directory and the flat files in it (the envelope writes no
- * subdirectory). */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char *p = NULL;
-            if (asprintf(&p, "%s/%s", dir, de->d_name) >= 0) {
-                unlink(p);
-                free(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(dir);
 }
 
 /* ---- Reading a record's fields ---- */
@@ -597,7 +575,7 @@ int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t
     pebble_close(im.db);
     loader_free(im.l);
     if (im.dir) {
-        remove_dir(im.dir);
+        c1z3_remove_unpacked(im.dir);
         free(im.dir);
     }
     c1z3_manifest_release(&im.m);
