@@ -105,6 +105,28 @@ if [ -r "$c1z3" ] && [ -r "$twin" ]; then
   # syncs shows each sync's run as its file says: format, type, started, ended
   expect 0 'run: c1z3, full, started 2026-06-15T16:23:25Z, ended 2026-06-15T16:23:26Z' -- "$bin" syncs "$tmp/from-c1z3"
   expect 0 '"run":\{"format":"c1z v1","type":"full","started_at":"2025-12-17 13:10:15.617459","ended_at":null\}' -- "$bin" syncs "$tmp/from-v1" --json
+  # records are readable through the mount: a user's email exists in the file
+  # only inside a protobuf blob (base64 in "data_b64"), and grep -r finds it in
+  # the decoded "data" of both formats; jq reads the trait and the display name
+  pair=36zGvJw3uxU1QMJKU2yPVQ1hBOC
+  if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+    mkdir -p "$tmp/mnt"
+    for st in from-c1z3 from-v1; do
+      check "in $st, the email is only in the blob: no field but \"data\" shows it" \
+        test "$("$bin" dump "$tmp/$st" "$pair" resources | jq -c '.value | fromjson | del(.data)' | grep -c 'user-1234@example\.com')" -eq 0
+      if "$bin" "$tmp/$st" "$tmp/mnt" -o ro 2>/dev/null && mountpoint -q "$tmp/mnt"; then
+        expect 0 "^$tmp/mnt/$pair/resources/user/user-0001234\$" -- grep -rlF user-1234@example.com "$tmp/mnt/$pair/resources"
+        expect 0 '^user-1234@example.com$' -- jq -r '.data.annotations[] | select(."@type" | endswith(".UserTrait")) | .emails[0].address' "$tmp/mnt/$pair/resources/user/user-0001234"
+        expect 0 '^User 0001234$' -- jq -r .data.displayName "$tmp/mnt/$pair/resources/user/user-0001234"
+        fusermount3 -u "$tmp/mnt"
+      else
+        echo "cli: mounting $st failed" >&2
+        failed=$((failed + 1))
+      fi
+    done
+  else
+    skip "grep through the mount: no /dev/fuse or fusermount3"
+  fi
   # a generated replacement is no longer that run
   "$bin" gen "$tmp/from-v1" 36zGvJw3uxU1QMJKU2yPVQ1hBOC --grants 5 >/dev/null
   expect 0 '"run":null' -- "$bin" syncs "$tmp/from-v1" --json

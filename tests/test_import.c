@@ -327,7 +327,21 @@ static void check_values(struct fx *fx, sqlite3 *db, const char *table, const ch
             fail_msg("%s/%s: bad JSON: %s", bucket, key, jerr.text);
         assert_string_equal(json_string_value(json_object_get(o, "type")), type);
         assert_null(json_object_get(o, "id"));
-        assert_null(json_object_get(o, "data"));
+        /* the blob decoded, named as an Any names it (c1.connector.v2.Grant, ...) */
+        static const char *const messages[][2] = {{"resource_type", "ResourceType"},
+                                                  {"resource", "Resource"},
+                                                  {"entitlement", "Entitlement"},
+                                                  {"grant", "Grant"}};
+        char want[128] = "";
+        for (size_t m = 0; m < 4; m++)
+            if (!strcmp(messages[m][0], type))
+                snprintf(want, sizeof want, "type.googleapis.com/c1.connector.v2.%s",
+                         messages[m][1]);
+        const char *at_type =
+            json_string_value(json_object_get(json_object_get(o, "data"), "@type"));
+        if (!at_type || strcmp(at_type, want))
+            fail_msg("%s/%s: data.@type is %s, not %s", bucket, key, at_type ? at_type : "absent",
+                     want);
         assert_string_equal(json_string_value(json_object_get(o, "sync_id")), sync);
         assert_string_equal(json_string_value(json_object_get(o, "external_id")), ext);
         assert_non_null(json_object_get(o, "discovered_at"));
@@ -618,8 +632,11 @@ static void test_old_sdk_schema(void **state)
                            "\"t_b64\":\"/2E=\"}");
     free(v);
     v = get_value(fx->e, "s2", "resource_types", "user", NULL);
+    /* no bytes: an empty message, whose JSON is only its type; 00 01 above is no
+     * message (field number 0), so it has no "data" */
     assert_string_equal(v, "{\"type\":\"resource_type\",\"external_id\":\"user\",\"data_b64\":"
-                           "\"\",\"sync_id\":\"s2\",\"n\":-7,\"r\":0.10000000000000001,"
+                           "\"\",\"data\":{\"@type\":\"type.googleapis.com/c1.connector.v2."
+                           "ResourceType\"},\"sync_id\":\"s2\",\"n\":-7,\"r\":0.10000000000000001,"
                            "\"z\":\"x\\\"y\",\"t\":\"ok\"}");
     free(v);
     v = get_value(fx->e, "s2", "resource_types", "nul", NULL);
@@ -758,9 +775,133 @@ static void test_newer_format(void **state)
 
 /* ---- C1Z3 ---- */
 
+/* The JSON at a dotted path of an object, or NULL. */
+static json_t *at(json_t *o, const char *path)
+{
+    char part[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(part, sizeof part, "%.*s", (int)n, path);
+        o = json_is_object(o) ? json_object_get(o, part) : NULL;
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
+/* Whether two values are alike, an absent one and null alike. */
+static int alike(json_t *a, json_t *b)
+{
+    if (json_is_null(a))
+        a = NULL;
+    if (json_is_null(b))
+        b = NULL;
+    return (!a && !b) || (a && b && json_equal(a, b));
+}
+
+/* An enum that C1Z3 stores as a string without its prefix ("USER") and v1 as
+ * the enum value ("TRAIT_USER"). */
+static int enum_alike(json_t *v3, json_t *v1, const char *prefix)
+{
+    if (!v3 && !v1)
+        return 1;
+    if (!json_is_string(v3) || !json_is_string(v1))
+        return 0;
+    size_t n = strlen(prefix);
+    const char *s = json_string_value(v1);
+    return !strncmp(s, prefix, n) && !strcmp(s + n, json_string_value(v3));
+}
+
+/* The decoded "data" of a C1Z3 record (c1.storage.v3) and of the v1 row
+ * (c1.connector.v2) of the same key agree on every field both formats
+ * carry; the differences USAGE.md lists ("Where the formats differ") are
+ * the only ones allowed.  Returns the number of fields compared. */
+static size_t assert_data_agrees(const char *bucket, const char *key, json_t *d3, json_t *d1)
+{
+    static const struct {
+        const char *bucket, *v3, *v1;
+    } same[] = {
+        {"resource_types", "externalId", "id"},
+        {"resource_types", "displayName", "displayName"},
+        {"resource_types", "annotations", "annotations"},
+        {"resource_types", "description", "description"},
+        {"resources", "resourceTypeId", "id.resourceType"},
+        {"resources", "resourceId", "id.resource"},
+        {"resources", "displayName", "displayName"},
+        {"resources", "description", "description"},
+        {"resources", "annotations", "annotations"},
+        {"resources", "parent.resourceTypeId", "parentResourceId.resourceType"},
+        {"resources", "parent.resourceId", "parentResourceId.resource"},
+        {"entitlements", "externalId", "id"},
+        {"entitlements", "resource.resourceTypeId", "resource.id.resourceType"},
+        {"entitlements", "resource.resourceId", "resource.id.resource"},
+        {"entitlements", "displayName", "displayName"},
+        {"entitlements", "description", "description"},
+        {"entitlements", "annotations", "annotations"},
+        {"entitlements", "slug", "slug"},
+        {"grants", "externalId", "id"},
+        {"grants", "entitlement.entitlementId", "entitlement.id"},
+        {"grants", "entitlement.resourceTypeId", "entitlement.resource.id.resourceType"},
+        {"grants", "entitlement.resourceId", "entitlement.resource.id.resource"},
+        {"grants", "principal.resourceTypeId", "principal.id.resourceType"},
+        {"grants", "principal.resourceId", "principal.id.resource"},
+        {"grants", "sources", "sources.sources"},
+    };
+    if (!d3 || !d1)
+        fail_msg("%s/%s: \"data\" missing (C1Z3 %p, v1 %p)", bucket, key, (void *)d3, (void *)d1);
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        if (strcmp(same[i].bucket, bucket))
+            continue;
+        if (!alike(at(d3, same[i].v3), at(d1, same[i].v1)))
+            fail_msg("%s/%s: data.%s (C1Z3) differs from data.%s (v1)", bucket, key, same[i].v3,
+                     same[i].v1);
+        n++;
+    }
+    if (!strcmp(bucket, "resource_types")) {
+        json_t *t3 = at(d3, "traits"), *t1 = at(d1, "traits");
+        assert_int_equal(json_array_size(t3), json_array_size(t1));
+        for (size_t i = 0; i < json_array_size(t3); i++)
+            if (!enum_alike(json_array_get(t3, i), json_array_get(t1, i), "TRAIT_"))
+                fail_msg("%s/%s: trait %zu differs", bucket, key, i);
+        n++;
+    } else if (!strcmp(bucket, "entitlements")) {
+        if (!enum_alike(at(d3, "purpose"), at(d1, "purpose"), "PURPOSE_VALUE_"))
+            fail_msg("%s/%s: purpose differs", bucket, key);
+        /* v1 embeds the resource types it is grantable to, C1Z3 their ids */
+        json_t *ids = at(d3, "grantableToResourceTypeIds"), *types = at(d1, "grantableTo");
+        assert_int_equal(json_array_size(ids), json_array_size(types));
+        for (size_t i = 0; i < json_array_size(ids); i++)
+            assert_true(json_equal(json_array_get(ids, i), at(json_array_get(types, i), "id")));
+        n += 2;
+    } else if (!strcmp(bucket, "grants")) {
+        /* v1's GrantExpandable annotation is C1Z3's "expansion" */
+        json_t *rest = json_array(), *a1 = at(d1, "annotations"), *exp = NULL;
+        for (size_t i = 0; i < json_array_size(a1); i++) {
+            json_t *an = json_array_get(a1, i);
+            const char *t = json_string_value(at(an, "@type"));
+            if (t && !strcmp(t, "type.googleapis.com/c1.connector.v2.GrantExpandable")) {
+                exp = json_deep_copy(an);
+                json_object_del(exp, "@type");
+            } else {
+                json_array_append(rest, an);
+            }
+        }
+        json_t *a3 = at(d3, "annotations");
+        if (!(json_array_size(rest) == 0 ? !a3 || json_array_size(a3) == 0 : alike(a3, rest)))
+            fail_msg("%s/%s: annotations differ", bucket, key);
+        if (!alike(exp, at(d3, "expansion")) || (exp && !json_is_true(at(d3, "needsExpansion"))))
+            fail_msg("%s/%s: v1's GrantExpandable is not C1Z3's expansion", bucket, key);
+        json_decref(rest);
+        json_decref(exp);
+        n += 2;
+    }
+    return n;
+}
+
 /* The identifying fields of a C1Z3 record's value (all but the record's
  * bytes, its time and sync, which the formats hold differently) have the
- * same values in the v1 record of the same key. */
+ * same values in the v1 record of the same key, and so does what their
+ * decoded "data" both carry. */
 static void assert_fields_agree(const char *bucket, const char *key, const char *v3, size_t l3,
                                 const char *v1, size_t l1)
 {
@@ -774,7 +915,8 @@ static void assert_fields_agree(const char *bucket, const char *key, const char 
     size_t n = 0;
     json_object_foreach(a, name, x)
     {
-        if (!strcmp(name, "data_b64") || !strcmp(name, "discovered_at") || !strcmp(name, "sync_id"))
+        if (!strcmp(name, "data_b64") || !strcmp(name, "discovered_at") ||
+            !strcmp(name, "sync_id") || !strcmp(name, "data"))
             continue;
         if (run) /* a sync run: its id is what identifies it */
             continue;
@@ -784,6 +926,9 @@ static void assert_fields_agree(const char *bucket, const char *key, const char 
     }
     if (!run && n < 2)
         fail_msg("%s/%s: only %zu identifying fields", bucket, key, n);
+    if (!run &&
+        assert_data_agrees(bucket, key, json_object_get(a, "data"), json_object_get(b, "data")) < 4)
+        fail_msg("%s/%s: too few fields of \"data\" compared", bucket, key);
     assert_true(json_equal(json_object_get(a, "type"), json_object_get(b, "type")));
     json_decref(a);
     json_decref(b);
@@ -836,6 +981,23 @@ static void test_c1z3_pair(void **state)
         print_message("    %s: %zu keys alike\n", buckets[i], n);
         engine_iter_free(a);
         engine_iter_free(b);
+    }
+    /* a user's email, which only the protobuf blob holds, reads the same from
+     * both formats' "data" */
+    static const char user[] = "user/user-0000000";
+    for (int f = 0; f < 2; f++) {
+        char *v = get_value(f ? v1 : fx->e, SYNC_PAIR, "resources", user, NULL);
+        assert_non_null(v);
+        json_t *j = json_loads(v, 0, NULL);
+        json_t *trait = json_array_get(at(j, "data.annotations"), 0);
+        assert_string_equal(json_string_value(at(trait, "@type")),
+                            "type.googleapis.com/c1.connector.v2.UserTrait");
+        assert_string_equal(
+            json_string_value(at(json_array_get(at(trait, "emails"), 0), "address")),
+            "user-0@example.com");
+        assert_string_equal(json_string_value(at(j, "data.displayName")), "User 0000000");
+        json_decref(j);
+        free(v);
     }
     engine_close(v1);
     free(p1);

@@ -2,11 +2,12 @@
 # Builds the libFuzzer targets with clang (ASan+UBSan) into build-fuzz/ and
 # runs each for SECONDS (default 60) from its seed corpus tests/fuzz/corpus/<t>,
 # copied to a temporary directory (new units are discarded with it); fuzz_c1z3's
-# seeds are made at run time from the shared C1Z3 sample (tests/fuzz/c1z3_seeds.py).  Prints
+# and fuzz_pb's seeds are made at run time from the shared samples
+# (tests/fuzz/c1z3_seeds.py, tests/fuzz/pb_seeds.py).  Prints
 # one line per target; exits 1 when any target crashed, leaked, hung or ran out
 # of memory, naming the input it wrote to build-fuzz/artifacts/ and the log.
 #
-# Usage: tools/dev/fuzz.sh [SECONDS] [TARGET...]     targets: names keys ctl load c1z c1z3
+# Usage: tools/dev/fuzz.sh [SECONDS] [TARGET...]     targets: names keys ctl load c1z c1z3 pb
 # Environment: FUZZ_JOBS=N runs N targets at a time (default 1).
 # Needs clang-14 and libclang-rt-14-dev (Debian), plus the build's -dev packages.
 set -euo pipefail
@@ -15,7 +16,7 @@ root=$PWD
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(names keys ctl load c1z c1z3)
+[ ${#targets[@]} -gt 0 ] || targets=(names keys ctl load c1z c1z3 pb)
 jobs=${FUZZ_JOBS:-1}
 case $secs in '' | *[!0-9]*)
   echo "fuzz.sh: SECONDS must be a number, not '$secs'" >&2
@@ -24,12 +25,14 @@ case $secs in '' | *[!0-9]*)
 esac
 
 # Per target: the longest input and the dictionary (none: -).
-declare -A max_len=([names]=1100 [keys]=1300 [ctl]=4200 [load]=4096 [c1z]=16384 [c1z3]=65536)
-declare -A dict=([names]=- [keys]=- [ctl]=- [load]=tests/fuzz/load.dict [c1z]=tests/fuzz/c1z.dict [c1z3]=-)
+declare -A max_len=([names]=1100 [keys]=1300 [ctl]=4200 [load]=4096 [c1z]=16384 [c1z3]=65536 [pb]=32768)
+declare -A dict=([names]=- [keys]=- [ctl]=- [load]=tests/fuzz/load.dict [c1z]=tests/fuzz/c1z.dict [c1z3]=- [pb]=-)
 c1z3_sample=../shared/data/c1z3/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded.pebble.c1z
+v1_sample=../shared/data/c1z/sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded
+generated_seeds=" c1z3 pb " # targets whose seeds are made at run time
 for t in "${targets[@]}"; do
-  if [ -z "${max_len[$t]:-}" ] || { [ "$t" != c1z3 ] && [ ! -d "tests/fuzz/corpus/$t" ]; }; then
-    echo "fuzz.sh: unknown target '$t' (names keys ctl load c1z c1z3)" >&2
+  if [ -z "${max_len[$t]:-}" ] || { [[ $generated_seeds != *" $t "* ]] && [ ! -d "tests/fuzz/corpus/$t" ]; }; then
+    echo "fuzz.sh: unknown target '$t' (names keys ctl load c1z c1z3 pb)" >&2
     exit 2
   fi
 done
@@ -72,6 +75,8 @@ run_one() {
   mkdir -p "$work/corpus" "$work/tmp"
   if [ "$t" = c1z3 ]; then
     python3 tests/fuzz/c1z3_seeds.py "$c1z3_sample" "$work/corpus" "${max_len[$t]}" >/dev/null || return 1
+  elif [ "$t" = pb ]; then
+    python3 tests/fuzz/pb_seeds.py "$v1_sample" "$c1z3_sample" "$work/corpus" "${max_len[$t]}" >/dev/null || return 1
   else
     cp tests/fuzz/corpus/"$t"/* "$work/corpus/"
   fi
@@ -86,7 +91,7 @@ run_one() {
   # (|| true: a fuzzer that died before its first report printed none)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2) || true
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2) || true
-  if [ "$t" = c1z3 ]; then
+  if [[ $generated_seeds == *" $t "* ]]; then
     seeds=$(find "$work/corpus" -name '[0-9]-*' -type f | wc -l)
   else
     seeds=$(find "tests/fuzz/corpus/$t" -type f | wc -l)

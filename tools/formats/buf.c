@@ -66,6 +66,14 @@ int buf_error(const struct buf *b)
     return b->oom ? -ENOMEM : 0;
 }
 
+void buf_truncate(struct buf *b, size_t len)
+{
+    if (b->oom || len > b->len || !b->data)
+        return;
+    b->len = len;
+    b->data[len] = '\0';
+}
+
 void buf_add(struct buf *b, const void *data, size_t len)
 {
     if (buf_grow(b, len))

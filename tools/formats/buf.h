@@ -35,6 +35,9 @@ void buf_reset(struct buf *b);
 int buf_grow(struct buf *b, size_t extra);
 /* 0, or -ENOMEM when an append since buf_init()/buf_release() ran out of memory. */
 int buf_error(const struct buf *b);
+/* Cuts the bytes back to the first len (no more than it holds): an append
+ * taken back.  A buffer that ran out of memory stays as it is. */
+void buf_truncate(struct buf *b, size_t len);
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addc(struct buf *b, char c);

@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "loader.h"
 #include "model.h"
+#include "pb_json.h"
 
 #define C1Z_KEY_COLS 4
 
@@ -44,6 +45,7 @@ struct table_def {
     const char *name;
     enum model_type type;
     struct key_col key_cols[C1Z_KEY_COLS + 1];
+    const char *message; /* the protobuf message in its "data" column, or NULL */
 };
 
 #define FIELD(f) offsetof(struct model_ids, f)
@@ -51,27 +53,33 @@ struct table_def {
 static const struct table_def tables[C1Z_TABLE_COUNT] = {
     [C1Z_RESOURCE_TYPES] = {"v1_resource_types",
                             MODEL_RESOURCE_TYPE,
-                            {{"external_id", FIELD(id)}, {NULL, 0}}},
+                            {{"external_id", FIELD(id)}, {NULL, 0}},
+                            "c1.connector.v2.ResourceType"},
     [C1Z_RESOURCES] = {"v1_resources",
                        MODEL_RESOURCE,
                        {{"resource_type_id", FIELD(resource_type)},
                         {"external_id", FIELD(id)},
-                        {NULL, 0}}},
+                        {NULL, 0}},
+                       "c1.connector.v2.Resource"},
     [C1Z_ENTITLEMENTS] = {"v1_entitlements",
                           MODEL_ENTITLEMENT,
-                          {{"external_id", FIELD(id)}, {NULL, 0}}},
+                          {{"external_id", FIELD(id)}, {NULL, 0}},
+                          "c1.connector.v2.Entitlement"},
     [C1Z_GRANTS] = {"v1_grants",
                     MODEL_GRANT,
                     {{"external_id", FIELD(id)},
                      {"entitlement_id", FIELD(entitlement)},
                      {"principal_resource_type_id", FIELD(principal_type)},
                      {"principal_resource_id", FIELD(principal_id)},
-                     {NULL, 0}}},
-    [C1Z_ASSETS] = {"v1_assets", MODEL_ASSET, {{"external_id", FIELD(id)}, {NULL, 0}}},
-    [C1Z_SYNC_RUNS] = {"v1_sync_runs", MODEL_SYNC_RUN, {{"sync_id", FIELD(id)}, {NULL, 0}}},
+                     {NULL, 0}},
+                    "c1.connector.v2.Grant"},
+    /* an asset's data is its content, not a message */
+    [C1Z_ASSETS] = {"v1_assets", MODEL_ASSET, {{"external_id", FIELD(id)}, {NULL, 0}}, NULL},
+    [C1Z_SYNC_RUNS] = {"v1_sync_runs", MODEL_SYNC_RUN, {{"sync_id", FIELD(id)}, {NULL, 0}}, NULL},
     [C1Z_CONNECTOR_SESSIONS] = {"v1_connector_sessions",
                                 MODEL_CONNECTOR_SESSION,
-                                {{"key", FIELD(id)}, {NULL, 0}}},
+                                {{"key", FIELD(id)}, {NULL, 0}},
+                                NULL},
 };
 
 const char *c1z_table_name(enum c1z_table table)
@@ -100,6 +108,7 @@ struct import {
     size_t n_selected;
     struct c1z_sync_stats *sync_stats; /* parallel to selected */
     loader *l;
+    struct pb_schema *schema; /* what "data" columns hold (pb_baton_schema) */
     struct buf value;
     struct buf part[C1Z_KEY_COLS];     /* a row's key columns */
     struct buf key[MODEL_RECORD_KEYS]; /* the keys joined from them */
@@ -245,6 +254,7 @@ struct columns {
     int id;                /* the row id column "id", or -1 */
     int sync_id;           /* always found */
     int key[C1Z_KEY_COLS]; /* the table's key columns, in table_def order */
+    int data;              /* the "data" column, or -1 */
     char **json_name;      /* `,"name":` per column */
     char **json_name_b64;  /* `,"name_b64":` per column */
 };
@@ -301,6 +311,7 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
         return -ENOMEM;
     }
     c->id = find_column(st, "id");
+    c->data = find_column(st, "data");
     c->sync_id = find_column(st, "sync_id");
     if (c->sync_id < 0)
         return engine_msgf(msg, -EINVAL, "'%s': table %s has no column 'sync_id'", im->path,
@@ -506,6 +517,15 @@ static int row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st, cons
             buf_addc(v, '"');
             buf_add_base64(v, p, len);
             buf_addc(v, '"');
+            if (i == c->data && tables[t].message) {
+                /* the readable form beside the exact bytes; bytes that are
+                 * no protobuf message keep only their "data_b64" */
+                size_t mark = v->len;
+                buf_adds(v, ",\"data\":");
+                int rc = pb_json_record(im->schema, tables[t].message, p, len, v);
+                if (rc && rc != -ENOMEM)
+                    buf_truncate(v, mark);
+            }
             break;
         }
         default:
@@ -650,6 +670,7 @@ static void import_release(struct import *im)
     free_strings(im->found, im->n_found);
     free_strings(im->selected, im->n_selected);
     free(im->sync_stats);
+    pb_schema_free(im->schema);
     buf_release(&im->value);
     for (int k = 0; k < C1Z_KEY_COLS; k++)
         buf_release(&im->part[k]);
@@ -744,6 +765,9 @@ int c1z_v1_import(engine *e, const char *path, const char *const *sync_ids, size
     if (rc)
         goto err;
 
+    rc = pb_schema_baton(NULL, 0, &im.schema, msg);
+    if (rc)
+        goto err;
     struct loader_options opt = {.replace = 1};
     if (progress) {
         opt.progress = progress->fn;

@@ -13,6 +13,7 @@
 #include "c1z3_envelope.h"
 #include "loader.h"
 #include "model.h"
+#include "pb_json.h"
 #include "pb_wire.h"
 #include "pebble.h"
 
@@ -50,6 +51,7 @@ struct c1z3_import {
     pebble_db *db;
     pebble_iter *it;
     loader *l;
+    struct pb_schema *schema; /* the manifest's descriptor set, then ours */
     struct buf value, key;
     struct c1z_sync_stats stats;
     int keyspace_ok;
@@ -250,11 +252,24 @@ static int add(struct c1z3_import *im, enum model_type type, const struct model_
     return 0;
 }
 
-/* The value's common tail: the record's bytes, the sync and discovered_at. */
-static int tail(struct c1z3_import *im, const void *val, size_t vlen, const struct fields *fs,
-                uint32_t discovered_at)
+/* The record's bytes as "data_b64", and as "data" decoded by the file's own
+ * schema when it describes the record's message. */
+static void json_data(struct c1z3_import *im, const char *message, const void *val, size_t vlen)
 {
-    json_b64(&im->value, "data_b64", val, vlen);
+    struct buf *v = &im->value;
+    json_b64(v, "data_b64", val, vlen);
+    size_t mark = v->len;
+    buf_adds(v, ",\"data\":");
+    int rc = pb_json_record(im->schema, message, val, vlen, v);
+    if (rc && rc != -ENOMEM)
+        buf_truncate(v, mark);
+}
+
+/* The value's common tail: the record's bytes, the sync and discovered_at. */
+static int tail(struct c1z3_import *im, const char *message, const void *val, size_t vlen,
+                const struct fields *fs, uint32_t discovered_at)
+{
+    json_data(im, message, val, vlen);
     buf_adds(&im->value, ",\"sync_id\":");
     buf_add_json_string(&im->value, im->sync_id, strlen(im->sync_id));
     if (discovered_at && json_time(&im->value, "discovered_at", fs, discovered_at) < 0)
@@ -281,7 +296,7 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
             break;
         buf_adds(v, "{\"type\":\"resource_type\"");
         json_str(v, "external_id", s1);
-        bad = tail(im, val, vlen, &fs, 6) < 0;
+        bad = tail(im, "c1.storage.v3.ResourceTypeRecord", val, vlen, &fs, 6) < 0;
         ids.id = s1;
         break;
     case T_RESOURCE:
@@ -305,7 +320,7 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         } else {
             buf_adds(v, ",\"parent_resource_type_id\":null,\"parent_resource_id\":null");
         }
-        bad = tail(im, val, vlen, &fs, 8) < 0;
+        bad = tail(im, "c1.storage.v3.ResourceRecord", val, vlen, &fs, 8) < 0;
         ids.resource_type = s1;
         ids.id = s2;
         break;
@@ -320,7 +335,7 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         json_str(v, "resource_type_id", s2);
         json_str(v, "resource_id", s3);
         json_str(v, "external_id", s1);
-        bad = tail(im, val, vlen, &fs, 8) < 0;
+        bad = tail(im, "c1.storage.v3.EntitlementRecord", val, vlen, &fs, 8) < 0;
         ids.id = s1;
         break;
     case T_GRANT: {
@@ -350,7 +365,7 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         json_str(v, "principal_resource_type_id", s5);
         json_str(v, "principal_resource_id", ids.principal_id);
         json_str(v, "external_id", s1);
-        bad = tail(im, val, vlen, &fs, 5) < 0;
+        bad = tail(im, "c1.storage.v3.GrantRecord", val, vlen, &fs, 5) < 0;
         ids.id = s1;
         ids.entitlement = s4;
         ids.principal_type = s5;
@@ -365,7 +380,7 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         buf_adds(v, "{\"type\":\"asset\"");
         json_str(v, "external_id", s1);
         json_str(v, "content_type", s2);
-        bad = tail(im, val, vlen, &fs, 5) < 0;
+        bad = tail(im, "c1.storage.v3.AssetRecord", val, vlen, &fs, 5) < 0;
         ids.id = s1;
         break;
     case T_SYNC_RUN: {
@@ -390,7 +405,7 @@ static int record(struct c1z3_import *im, unsigned t, const void *val, size_t vl
         else
             buf_addf(v, ",\"sync_type\":%llu", (unsigned long long)fs.f[2].u64);
         json_str(v, "parent_sync_id", s2);
-        json_b64(v, "data_b64", val, vlen);
+        json_data(im, "c1.storage.v3.SyncRunRecord", val, vlen);
         ids.id = s1;
         break;
     }
@@ -536,6 +551,13 @@ int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t
                                   msg);
     if (rc == 0)
         rc = pick_sync(&im, sync_ids, n_sync_ids, msg);
+    if (rc == 0) {
+        char *m = NULL;
+        rc = pb_schema_baton(im.m.descriptors, im.m.descriptors_len, &im.schema, &m);
+        if (rc)
+            engine_msgf(msg, rc, "'%s': %s", path, m ? m : engine_strerror(rc));
+        free(m);
+    }
     struct loader_options opt = {.replace = 1};
     if (report) {
         opt.progress = progress->fn;
@@ -579,6 +601,7 @@ int c1z3_import(engine *e, const char *path, const char *const *sync_ids, size_t
         free(im.dir);
     }
     c1z3_manifest_release(&im.m);
+    pb_schema_free(im.schema);
     buf_release(&im.value);
     buf_release(&im.key);
     return rc;

@@ -1,0 +1,780 @@
+/*
+ * pb_json.c - protobuf messages as canonical JSON (pb_json.h).
+ *
+ * Each message is read field by field in the schema's declaration order: a
+ * pass over the wire bytes per declared field gathers its occurrences (a
+ * repeated field's elements need not be adjacent), then one last pass keeps
+ * whatever no declared field took.  A value that fails to render is cut back
+ * out of the buffer and its wire field joins the unknown ones, so a bad
+ * nested message costs that field, never the record.
+ */
+#include "pb_json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pb_wire.h"
+
+struct ctx {
+    const struct pb_schema *s;
+    struct buf *out;
+    int depth;
+};
+
+/* Wire fields that a declared field could not show, by their first byte. */
+struct failed {
+    const uint8_t **at;
+    size_t n, cap;
+};
+
+static int failed_add(struct failed *f, const uint8_t *at)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        const uint8_t **p = realloc(f->at, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        f->at = p;
+        f->cap = cap;
+    }
+    f->at[f->n++] = at;
+    return 0;
+}
+
+static int failed_has(const struct failed *f, const uint8_t *at)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->at[i] == at)
+            return 1;
+    return 0;
+}
+
+static enum pb_wire_type wire_of(enum pb_type t)
+{
+    switch (t) {
+    case PB_T_DOUBLE:
+    case PB_T_FIXED64:
+    case PB_T_SFIXED64:
+        return PB_I64;
+    case PB_T_FLOAT:
+    case PB_T_FIXED32:
+    case PB_T_SFIXED32:
+        return PB_I32;
+    case PB_T_STRING:
+    case PB_T_BYTES:
+    case PB_T_MESSAGE:
+        return PB_LEN;
+    default:
+        return PB_VARINT;
+    }
+}
+
+/* A declared field can show this wire field: its type is resolved, and the
+ * wire type is its own (or LEN for a packed repeated number). */
+static int decodable(const struct pb_msg_field *f, const struct pb_field *w)
+{
+    if (f->type == PB_T_GROUP || (f->type == PB_T_MESSAGE && !f->message) ||
+        (f->type_name && f->type != PB_T_MESSAGE && !f->enumt))
+        return 0;
+    enum pb_wire_type t = wire_of(f->type);
+    if (w->type == t)
+        return 1;
+    return f->repeated && w->type == PB_LEN && t != PB_LEN;
+}
+
+static const struct pb_msg_field *field_of(const struct pb_message *m, uint32_t number)
+{
+    for (size_t i = 0; i < m->n_fields; i++)
+        if (m->fields[i].number == number)
+            return &m->fields[i];
+    return NULL;
+}
+
+/* ---- Scalars ---- */
+
+static void add_double(struct buf *b, double d, int single)
+{
+    if (isnan(d)) {
+        buf_adds(b, "\"NaN\"");
+        return;
+    }
+    if (isinf(d)) {
+        buf_adds(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+        return;
+    }
+    /* the shortest text that reads back as the same value */
+    char text[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(text, sizeof text, "%.*g", prec, d);
+        double back = strtod(text, NULL);
+        if (single ? (float)back == (float)d : back == d)
+            break;
+    }
+    buf_adds(b, text);
+}
+
+static const char *enum_value_name(const struct pb_enum *e, int32_t v)
+{
+    for (size_t i = 0; i < e->n_values; i++)
+        if (e->values[i].number == v)
+            return e->values[i].name;
+    return NULL;
+}
+
+/* Appends one scalar of type f->type from its raw wire value. */
+static int scalar(const struct ctx *c, const struct pb_msg_field *f, uint64_t u)
+{
+    struct buf *b = c->out;
+    switch (f->type) {
+    case PB_T_INT32:
+    case PB_T_SFIXED32:
+        buf_addf(b, "%" PRId32, (int32_t)(uint32_t)u);
+        break;
+    case PB_T_UINT32:
+    case PB_T_FIXED32:
+        buf_addf(b, "%" PRIu32, (uint32_t)u);
+        break;
+    case PB_T_SINT32: {
+        uint32_t v = (uint32_t)u;
+        buf_addf(b, "%" PRId32, (int32_t)((v >> 1) ^ (0u - (v & 1))));
+        break;
+    }
+    case PB_T_INT64:
+    case PB_T_SFIXED64:
+        buf_addf(b, "\"%" PRId64 "\"", (int64_t)u);
+        break;
+    case PB_T_UINT64:
+    case PB_T_FIXED64:
+        buf_addf(b, "\"%" PRIu64 "\"", u);
+        break;
+    case PB_T_SINT64:
+        buf_addf(b, "\"%" PRId64 "\"", pb_zigzag64(u));
+        break;
+    case PB_T_BOOL:
+        buf_adds(b, u ? "true" : "false");
+        break;
+    case PB_T_FLOAT: {
+        uint32_t bits = (uint32_t)u;
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        add_double(b, v, 1);
+        break;
+    }
+    case PB_T_DOUBLE: {
+        double v;
+        memcpy(&v, &u, sizeof v);
+        add_double(b, v, 0);
+        break;
+    }
+    case PB_T_ENUM: {
+        const char *name = enum_value_name(f->enumt, (int32_t)(uint32_t)u);
+        if (f->enumt->null_value)
+            buf_adds(b, "null");
+        else if (name)
+            buf_add_json_string(b, name, strlen(name));
+        else
+            buf_addf(b, "%" PRId32, (int32_t)(uint32_t)u);
+        break;
+    }
+    default:
+        return -EINVAL;
+    }
+    return buf_error(b);
+}
+
+static int message_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len);
+
+/* Appends the JSON of one value of field f: a wire field that is not a
+ * packed run.  -EINVAL when it cannot be shown as f's type. */
+static int value_json(struct ctx *c, const struct pb_msg_field *f, const struct pb_field *w)
+{
+    switch (f->type) {
+    case PB_T_STRING:
+        if (!utf8_valid(w->data, w->len))
+            return -EINVAL;
+        buf_add_json_string(c->out, w->data, w->len);
+        return buf_error(c->out);
+    case PB_T_BYTES:
+        buf_addc(c->out, '"');
+        buf_add_base64(c->out, w->data, w->len);
+        buf_addc(c->out, '"');
+        return buf_error(c->out);
+    case PB_T_MESSAGE:
+        return message_json(c, f->message, w->data, w->len);
+    default:
+        return scalar(c, f, w->u64);
+    }
+}
+
+/* The JSON of a field's default value: for a map entry without its key or
+ * value, as protobuf reads it. */
+static int default_json(struct ctx *c, const struct pb_msg_field *f)
+{
+    static const uint8_t none[1];
+    struct pb_field w = {.number = f->number, .type = wire_of(f->type), .data = none, .len = 0};
+    if (!decodable(f, &w))
+        return -EINVAL;
+    return value_json(c, f, &w);
+}
+
+/* Appends the elements of one packed run, comma-separated after *n others. */
+static int packed_json(struct ctx *c, const struct pb_msg_field *f, const struct pb_field *w,
+                       size_t *n)
+{
+    const uint8_t *p = w->data, *end = w->data + w->len;
+    size_t width = wire_of(f->type) == PB_I64 ? 8 : wire_of(f->type) == PB_I32 ? 4 : 0;
+    while (p < end) {
+        uint64_t u = 0;
+        if (width) {
+            if ((size_t)(end - p) < width)
+                return -EINVAL;
+            for (size_t i = width; i-- > 0;)
+                u = u << 8 | p[i];
+            p += width;
+        } else if (pb_varint(&p, end, &u) < 0) {
+            return -EINVAL;
+        }
+        if ((*n)++)
+            buf_addc(c->out, ',');
+        int rc = scalar(c, f, u);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The key of a map entry as a JSON object key: strings as they are, the
+ * other key types (integers, bool) as their JSON text in quotes. */
+static int map_key(struct ctx *c, const struct pb_msg_field *k, const struct pb_field *w)
+{
+    switch (k->type) {
+    case PB_T_STRING:
+        /* an object key with NUL is JSON, but many readers (jansson among
+         * them) refuse it: such an entry is kept as bytes instead */
+        if (memchr(w->data, '\0', w->len))
+            return -EINVAL;
+        return value_json(c, k, w);
+    case PB_T_BOOL:
+    case PB_T_INT32:
+    case PB_T_INT64:
+    case PB_T_UINT32:
+    case PB_T_UINT64:
+    case PB_T_SINT32:
+    case PB_T_SINT64:
+    case PB_T_FIXED32:
+    case PB_T_FIXED64:
+    case PB_T_SFIXED32:
+    case PB_T_SFIXED64:
+        break;
+    default:
+        return -EINVAL;
+    }
+    struct buf key = BUF_INIT;
+    struct ctx kc = {c->s, &key, c->depth};
+    int rc = scalar(&kc, k, w->u64);
+    if (!rc) {
+        const char *t = key.data;
+        size_t n = key.len;
+        if (n && t[0] == '"') { /* 64-bit integers come quoted already */
+            t++;
+            n -= 2;
+        }
+        buf_addc(c->out, '"');
+        buf_add(c->out, t, n);
+        buf_addc(c->out, '"');
+        rc = buf_error(c->out);
+    }
+    buf_release(&key);
+    return rc;
+}
+
+/* One map entry "key":value: -EINVAL unless it holds only its key and value
+ * (each at most once, of their own wire types). */
+static int map_entry_json(struct ctx *c, const struct pb_message *e, const struct pb_field *w)
+{
+    const struct pb_msg_field *kf = field_of(e, 1), *vf = field_of(e, 2);
+    if (!kf || !vf || !decodable(vf, &(struct pb_field){.type = wire_of(vf->type)}))
+        return -EINVAL;
+    struct pb_field k = {0}, v = {0};
+    int has_k = 0, has_v = 0, rc;
+    struct pb_reader r;
+    struct pb_field f;
+    pb_reader_init(&r, w->data, w->len);
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.type == wire_of(kf->type) && !has_k) {
+            k = f;
+            has_k = 1;
+        } else if (f.number == 2 && f.type == wire_of(vf->type) && !has_v) {
+            v = f;
+            has_v = 1;
+        } else {
+            return -EINVAL;
+        }
+    }
+    if (rc < 0)
+        return -EINVAL;
+    if (!has_k) {
+        k.type = wire_of(kf->type);
+        k.data = (const uint8_t *)"";
+    }
+    rc = map_key(c, kf, &k);
+    if (rc)
+        return rc;
+    buf_addc(c->out, ':');
+    return has_v ? value_json(c, vf, &v) : default_json(c, vf);
+}
+
+/* Appends `"name":value` for declared field f when the message holds it;
+ * the wire fields it could not show are added to *bad. */
+static int field_json(struct ctx *c, const struct pb_msg_field *f, const uint8_t *data, size_t len,
+                      int *first, struct failed *bad)
+{
+    struct buf *b = c->out;
+    size_t start = b->len;
+    int rc, map = f->message && f->message->map_entry, opened = 0;
+    size_t n = 0;
+    struct pb_reader r;
+    struct pb_field w, last = {0};
+    size_t occurrences = 0;
+    pb_reader_init(&r, data, len);
+    for (;;) {
+        const uint8_t *at = r.p;
+        if ((rc = pb_next(&r, &w)) != 1)
+            break;
+        if (w.number != f->number || !decodable(f, &w))
+            continue;
+        if (!f->repeated) {
+            last = w;
+            occurrences++;
+            continue;
+        }
+        if (!opened) {
+            buf_addf(b, "%s\"%s\":%c", *first ? "" : ",", f->json_name, map ? '{' : '[');
+            opened = 1;
+        }
+        size_t mark = b->len;
+        size_t before = n;
+        if (w.type == PB_LEN && wire_of(f->type) != PB_LEN) {
+            rc = packed_json(c, f, &w, &n); /* its elements bring their commas */
+        } else {
+            if (n++)
+                buf_addc(b, ',');
+            rc = map ? map_entry_json(c, f->message, &w) : value_json(c, f, &w);
+        }
+        if (rc == -ENOMEM || buf_error(b))
+            return -ENOMEM;
+        if (rc) {
+            buf_truncate(b, mark);
+            n = before;
+            if (failed_add(bad, at))
+                return -ENOMEM;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if (f->repeated) {
+        if (n) {
+            buf_addc(b, map ? '}' : ']');
+            *first = 0;
+        } else {
+            buf_truncate(b, start); /* only failed elements: nothing to show */
+        }
+        return buf_error(b);
+    }
+    if (!occurrences)
+        return 0;
+    buf_addf(b, "%s\"%s\":", *first ? "" : ",", f->json_name);
+    if (occurrences > 1 && f->type == PB_T_MESSAGE) {
+        /* several occurrences of one message merge: the same as decoding
+         * their bytes one after the other */
+        struct buf merged = BUF_INIT;
+        pb_reader_init(&r, data, len);
+        while (pb_next(&r, &w) == 1)
+            if (w.number == f->number && decodable(f, &w))
+                buf_add(&merged, w.data, w.len);
+        rc = buf_error(&merged)
+                 ? -ENOMEM
+                 : message_json(c, f->message, (const uint8_t *)merged.data, merged.len);
+        buf_release(&merged);
+    } else {
+        rc = value_json(c, f, &last);
+    }
+    if (rc == -ENOMEM || buf_error(b))
+        return -ENOMEM;
+    if (rc) {
+        buf_truncate(b, start);
+        pb_reader_init(&r, data, len);
+        for (;;) {
+            const uint8_t *at = r.p;
+            if (pb_next(&r, &w) != 1)
+                break;
+            if (w.number == f->number && decodable(f, &w) && failed_add(bad, at))
+                return -ENOMEM;
+        }
+        return 0;
+    }
+    *first = 0;
+    return 0;
+}
+
+/* Appends `"_unknown":[...]` for the wire fields no declared field showed. */
+static int unknown_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len,
+                        int *first, const struct failed *bad)
+{
+    struct buf *b = c->out;
+    struct pb_reader r;
+    struct pb_field w;
+    size_t n = 0;
+    pb_reader_init(&r, data, len);
+    for (;;) {
+        const uint8_t *at = r.p;
+        if (pb_next(&r, &w) != 1)
+            break;
+        const struct pb_msg_field *f = m ? field_of(m, w.number) : NULL;
+        if (f && decodable(f, &w) && !failed_has(bad, at))
+            continue;
+        buf_addf(b, "%s{\"field\":%" PRIu32 ",",
+                 n++      ? ","
+                 : *first ? "\"_unknown\":["
+                          : ",\"_unknown\":[",
+                 w.number);
+        switch (w.type) {
+        case PB_VARINT:
+            buf_addf(b, "\"varint\":\"%" PRIu64 "\"}", w.u64);
+            break;
+        case PB_I64:
+            buf_addf(b, "\"i64\":\"%" PRIu64 "\"}", w.u64);
+            break;
+        case PB_I32:
+            buf_addf(b, "\"i32\":\"%" PRIu64 "\"}", w.u64);
+            break;
+        default:
+            buf_adds(b, "\"b64\":\"");
+            buf_add_base64(b, w.data, w.len);
+            buf_adds(b, "\"}");
+            break;
+        }
+    }
+    if (n) {
+        buf_addc(b, ']');
+        *first = 0;
+    }
+    return buf_error(b);
+}
+
+/* Appends the fields of a message, as members of an object already open;
+ * *first says whether a member came before. */
+static int fields_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len,
+                       int *first)
+{
+    struct failed bad = {0};
+    int rc = 0;
+    for (size_t i = 0; i < m->n_fields && !rc; i++)
+        rc = field_json(c, &m->fields[i], data, len, first, &bad);
+    if (!rc)
+        rc = unknown_json(c, m, data, len, first, &bad);
+    free(bad.at);
+    return rc;
+}
+
+/* ---- Well-known types ---- */
+
+/* Reads a message that may hold only fields 1..n, each of the wire type
+ * types[i-1] and at most once: -EINVAL otherwise. */
+static int wkt_read(const uint8_t *data, size_t len, const enum pb_wire_type *types, uint32_t n,
+                    struct pb_field *out, int *has)
+{
+    struct pb_reader r;
+    struct pb_field w;
+    int rc;
+    memset(has, 0, sizeof(*has) * n);
+    pb_reader_init(&r, data, len);
+    while ((rc = pb_next(&r, &w)) == 1) {
+        if (w.number > n || w.type != types[w.number - 1] || has[w.number - 1])
+            return -EINVAL;
+        out[w.number - 1] = w;
+        has[w.number - 1] = 1;
+    }
+    return rc;
+}
+
+int pb_json_timestamp(struct buf *b, int64_t secs, int64_t nanos)
+{
+    /* google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31 */
+    if (nanos < 0 || nanos > 999999999 || secs < -62135596800LL || secs > 253402300799LL)
+        return -EINVAL;
+    time_t tt = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm))
+        return -EINVAL;
+    buf_addf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (nanos % 1000000 == 0 && nanos)
+        buf_addf(b, ".%03dZ\"", (int)(nanos / 1000000));
+    else if (nanos % 1000 == 0 && nanos)
+        buf_addf(b, ".%06dZ\"", (int)(nanos / 1000));
+    else if (nanos)
+        buf_addf(b, ".%09dZ\"", (int)nanos);
+    else
+        buf_adds(b, "Z\"");
+    return buf_error(b);
+}
+
+static int duration_json(struct buf *b, int64_t secs, int64_t nanos)
+{
+    if (secs < -315576000000LL || secs > 315576000000LL || nanos < -999999999 ||
+        nanos > 999999999 || (secs > 0 && nanos < 0) || (secs < 0 && nanos > 0))
+        return -EINVAL;
+    const char *sign = secs < 0 || nanos < 0 ? "-" : "";
+    uint64_t s = secs < 0 ? (uint64_t)-secs : (uint64_t)secs;
+    int64_t ns = nanos < 0 ? -nanos : nanos;
+    buf_addf(b, "\"%s%" PRIu64, sign, s);
+    if (ns % 1000000 == 0 && ns)
+        buf_addf(b, ".%03d", (int)(ns / 1000000));
+    else if (ns % 1000 == 0 && ns)
+        buf_addf(b, ".%06d", (int)(ns / 1000));
+    else if (ns)
+        buf_addf(b, ".%09d", (int)ns);
+    buf_adds(b, "s\"");
+    return buf_error(b);
+}
+
+static int wkt_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len)
+{
+    static const enum pb_wire_type two_varints[] = {PB_VARINT, PB_VARINT};
+    static const enum pb_wire_type value_types[] = {PB_VARINT, PB_I64, PB_LEN,
+                                                    PB_VARINT, PB_LEN, PB_LEN};
+    struct pb_field f[6] = {{0}};
+    int has[6] = {0};
+    struct buf *b = c->out;
+    switch (m->wkt) {
+    case PB_WKT_TIMESTAMP:
+    case PB_WKT_DURATION: {
+        if (wkt_read(data, len, two_varints, 2, f, has))
+            return -EINVAL;
+        int64_t secs = has[0] ? (int64_t)f[0].u64 : 0;
+        int64_t nanos = has[1] ? (int32_t)(uint32_t)f[1].u64 : 0;
+        return m->wkt == PB_WKT_TIMESTAMP ? pb_json_timestamp(b, secs, nanos)
+                                          : duration_json(b, secs, nanos);
+    }
+    case PB_WKT_VALUE: {
+        if (wkt_read(data, len, value_types, 6, f, has))
+            return -EINVAL;
+        int kinds = has[0] + has[1] + has[2] + has[3] + has[4] + has[5];
+        if (kinds != 1)
+            return -EINVAL; /* a Value holds exactly one kind */
+        for (uint32_t i = 0; i < 6; i++) {
+            const struct pb_msg_field *d = field_of(m, i + 1);
+            if (has[i] && d && decodable(d, &f[i]))
+                return value_json(c, d, &f[i]);
+        }
+        return -EINVAL;
+    }
+    case PB_WKT_WRAPPER: {
+        const struct pb_msg_field *d = field_of(m, 1);
+        if (!d || d->repeated || !decodable(d, &(struct pb_field){.type = wire_of(d->type)}))
+            return -EINVAL;
+        enum pb_wire_type t = wire_of(d->type);
+        if (wkt_read(data, len, &t, 1, f, has))
+            return -EINVAL;
+        return has[0] ? value_json(c, d, &f[0]) : default_json(c, d);
+    }
+    case PB_WKT_STRUCT:
+    case PB_WKT_LIST_VALUE: {
+        /* every entry or element must show: an object or array has no
+         * room for unknown fields */
+        const struct pb_msg_field *d = field_of(m, 1);
+        int is_struct = m->wkt == PB_WKT_STRUCT;
+        if (!d || !d->repeated || d->type != PB_T_MESSAGE || !d->message ||
+            is_struct != d->message->map_entry)
+            return -EINVAL;
+        struct pb_reader r;
+        struct pb_field w;
+        int rc;
+        size_t n = 0;
+        buf_addc(b, is_struct ? '{' : '[');
+        pb_reader_init(&r, data, len);
+        while ((rc = pb_next(&r, &w)) == 1) {
+            if (w.number != 1 || w.type != PB_LEN)
+                return -EINVAL;
+            if (n++)
+                buf_addc(b, ',');
+            rc = is_struct ? map_entry_json(c, d->message, &w) : value_json(c, d, &w);
+            if (rc)
+                return rc;
+        }
+        if (rc < 0)
+            return rc;
+        buf_addc(b, is_struct ? '}' : ']');
+        return buf_error(b);
+    }
+    case PB_WKT_FIELD_MASK: {
+        struct pb_reader r;
+        struct pb_field w;
+        int rc;
+        size_t n = 0;
+        buf_addc(b, '"');
+        pb_reader_init(&r, data, len);
+        while ((rc = pb_next(&r, &w)) == 1) {
+            if (w.number != 1 || w.type != PB_LEN || !utf8_valid(w.data, w.len))
+                return -EINVAL;
+            if (n++)
+                buf_addc(b, ',');
+            for (size_t i = 0; i < w.len; i++) {
+                unsigned char ch = w.data[i];
+                if (ch == '_' && i + 1 < w.len && w.data[i + 1] >= 'a' && w.data[i + 1] <= 'z') {
+                    buf_addc(b, (char)(w.data[++i] - 'a' + 'A'));
+                } else if (ch < 0x20 || ch == '"' || ch == '\\' || ch == '_') {
+                    return -EINVAL; /* not a path protojson can print */
+                } else {
+                    buf_addc(b, (char)ch);
+                }
+            }
+        }
+        if (rc < 0)
+            return rc;
+        buf_addc(b, '"');
+        return buf_error(b);
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+/* ---- Any ---- */
+
+static int any_json(struct ctx *c, const uint8_t *url, size_t url_len, const uint8_t *value,
+                    size_t vlen)
+{
+    struct buf *b = c->out;
+    const uint8_t *slash = memrchr(url, '/', url_len);
+    const uint8_t *name = slash ? slash + 1 : url;
+    size_t name_len = url_len - (size_t)(name - url);
+    const struct pb_message *m = pb_schema_message(c->s, (const char *)name, name_len);
+    buf_adds(b, "{\"@type\":");
+    buf_add_json_string(b, url, url_len);
+    size_t mark = b->len;
+    int rc = -EINVAL;
+    if (m && c->depth < PB_JSON_DEPTH) {
+        c->depth++;
+        if (m->wkt != PB_WKT_NONE) {
+            buf_adds(b, ",\"value\":");
+            rc = message_json(c, m, value, vlen);
+        } else {
+            struct pb_reader r;
+            struct pb_field w;
+            pb_reader_init(&r, value, vlen);
+            while ((rc = pb_next(&r, &w)) == 1)
+                ;
+            int first = 0;
+            if (rc == 0)
+                rc = fields_json(c, m, value, vlen, &first);
+        }
+        c->depth--;
+    }
+    if (rc == -ENOMEM || buf_error(b))
+        return -ENOMEM;
+    if (rc) {
+        buf_truncate(b, mark);
+        buf_adds(b, ",\"value_b64\":\"");
+        buf_add_base64(b, value, vlen);
+        buf_addc(b, '"');
+    }
+    buf_addc(b, '}');
+    return buf_error(b);
+}
+
+/* An Any holding exactly its URL (UTF-8) and its value, each at most once;
+ * anything else shows as an ordinary message. */
+static int any_field_json(struct ctx *c, const struct pb_message *m, const uint8_t *data,
+                          size_t len)
+{
+    static const enum pb_wire_type types[] = {PB_LEN, PB_LEN};
+    struct pb_field f[2] = {{0}};
+    int has[2] = {0};
+    if (wkt_read(data, len, types, 2, f, has) || !has[0] || !f[0].len ||
+        !utf8_valid(f[0].data, f[0].len)) {
+        int first = 1;
+        buf_addc(c->out, '{');
+        int rc = fields_json(c, m, data, len, &first);
+        buf_addc(c->out, '}');
+        return rc ? rc : buf_error(c->out);
+    }
+    static const uint8_t none[1];
+    return any_json(c, f[0].data, f[0].len, has[1] ? f[1].data : none, has[1] ? f[1].len : 0);
+}
+
+/* ---- Messages ---- */
+
+static int message_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len)
+{
+    if (c->depth >= PB_JSON_DEPTH)
+        return -EINVAL;
+    struct pb_reader r;
+    struct pb_field w;
+    int rc;
+    pb_reader_init(&r, data, len);
+    while ((rc = pb_next(&r, &w)) == 1)
+        ;
+    if (rc < 0)
+        return rc; /* not a message: the caller keeps its bytes */
+    size_t mark = c->out->len;
+    c->depth++;
+    if (m->wkt == PB_WKT_ANY) {
+        rc = any_field_json(c, m, data, len);
+    } else if (m->wkt != PB_WKT_NONE) {
+        rc = wkt_json(c, m, data, len);
+    } else {
+        int first = 1;
+        buf_addc(c->out, '{');
+        rc = fields_json(c, m, data, len, &first);
+        buf_addc(c->out, '}');
+    }
+    c->depth--;
+    if (rc == 0 && buf_error(c->out))
+        rc = -ENOMEM;
+    if (rc == -EINVAL)
+        buf_truncate(c->out, mark);
+    return rc;
+}
+
+int pb_json_message(const struct pb_schema *s, const struct pb_message *m, const void *data,
+                    size_t len, struct buf *out)
+{
+    struct ctx c = {s, out, 0};
+    size_t mark = out->len;
+    int rc = message_json(&c, m, data, len);
+    if (rc == 0 && buf_error(out))
+        rc = -ENOMEM;
+    if (rc == -EINVAL)
+        buf_truncate(out, mark);
+    return rc;
+}
+
+int pb_json_record(const struct pb_schema *s, const char *name, const void *data, size_t len,
+                   struct buf *out)
+{
+    static const char prefix[] = "type.googleapis.com/";
+    const struct pb_message *m = pb_schema_message(s, name, strlen(name));
+    if (!m)
+        return -ENOENT;
+    struct pb_reader r;
+    struct pb_field w;
+    int rc;
+    pb_reader_init(&r, data, len);
+    while ((rc = pb_next(&r, &w)) == 1)
+        ;
+    if (rc < 0)
+        return -EINVAL;
+    char url[512];
+    int n = snprintf(url, sizeof url, "%s%s", prefix, name);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return -EINVAL;
+    struct ctx c = {s, out, 0};
+    return any_json(&c, (const uint8_t *)url, (size_t)n, data, len);
+}
