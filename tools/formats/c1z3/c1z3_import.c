@@ -163,26 +163,8 @@ static int json_time(struct buf *b, const char *name, const struct fields *fs, u
         return -EINVAL;
     int64_t secs = t.has[1] ? (int64_t)t.f[1].u64 : 0;
     int64_t nanos = t.has[2] ? (int64_t)t.f[2].u64 : 0;
-    /* google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31 */
-    if (nanos < 0 || nanos > 999999999 || secs < -62135596800LL || secs > 253402300799LL)
-        return -EINVAL;
-    time_t tt = (time_t)secs;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm))
-        return -EINVAL;
-    char text[64];
-    int k = snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (nanos % 1000000 == 0 && nanos)
-        snprintf(text + k, sizeof text - (size_t)k, ".%03dZ", (int)(nanos / 1000000));
-    else if (nanos % 1000 == 0 && nanos)
-        snprintf(text + k, sizeof text - (size_t)k, ".%06dZ", (int)(nanos / 1000));
-    else if (nanos)
-        snprintf(text + k, sizeof text - (size_t)k, ".%09dZ", (int)nanos);
-    else
-        snprintf(text + k, sizeof text - (size_t)k, "Z");
-    buf_addf(b, "\"%s\"", text);
-    return 0;
+    int rc = pb_json_timestamp(b, secs, nanos);
+    return rc == -ENOMEM ? 0 : rc; /* out of memory: the caller asks buf_error() */
 }
 
 static void json_b64(struct buf *b, const char *name, const void *data, size_t len)
