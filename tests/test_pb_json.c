@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,11 @@ static const char test_schema[] = "# a schema written for these tests\n"
                                   "6 big .google.protobuf.Int64Value\n"
                                   "7 mask .google.protobuf.FieldMask\n"
                                   "8 annotations repeated .google.protobuf.Any\n"
-                                  "9 missing .t.NotDefined\n";
+                                  "9 missing .t.NotDefined\n"
+                                  "message t.Odd\n"
+                                  "1 a\"b string\n"
+                                  "2 a_b string\n"
+                                  "3 aB string\n";
 
 struct fx {
     struct pb_schema *s;
@@ -210,12 +215,21 @@ static void test_scalars(void **state)
            "\"color\":\"RED\",\"otherColor\":7}",
            1);
 
-    /* the last occurrence of a scalar wins; a negative enum value has a name */
+    /* the last occurrence of a scalar is its value, the earlier ones are
+     * kept; a negative enum value has a name */
     buf_reset(b);
     f_varint(b, 1, 1);
     f_varint(b, 14, (uint64_t)(int64_t)-2);
     f_varint(b, 1, 2);
-    expect(fx, "t.Scalars", "{\"i32\":2,\"color\":\"MINUS_TWO\"}", 1);
+    expect(fx, "t.Scalars",
+           "{\"i32\":2,\"color\":\"MINUS_TWO\",\"_unknown\":[{\"field\":1,\"varint\":\"1\"}]}", 1);
+
+    /* doubles as short as they read back, never in a needless exponent */
+    buf_reset(b);
+    d = 100.0;
+    memcpy(&dbits, &d, 8);
+    f_fixed(b, 9, dbits, 8);
+    expect(fx, "t.Scalars", "{\"d\":100}", 1);
 
     /* a string holding NUL is UTF-8 and JSON: escaped (fuzz_pb's first find
      * was a checker that refused it) */
@@ -273,11 +287,17 @@ static void test_repeated_and_maps(void **state)
     f_bytes(s, 1, "a\0", 2);
     f_varint(s, 2, 1);
     f_msg(b, 4, s);
+    /* "team" again: the last entry wins, the first is kept as bytes */
+    buf_reset(s);
+    f_str(s, 1, "team");
+    f_varint(s, 2, 43);
+    f_msg(b, 4, s);
     expect(fx, "t.Lists",
            "{\"nums\":[1,2,3,4],\"names\":[\"a\",\"b\"],"
-           "\"labels\":{\"team\":\"42\",\"empty\":\"0\"},\"byId\":{\"-7\":\"minus seven\"},"
+           "\"labels\":{\"empty\":\"0\",\"team\":\"43\"},\"byId\":{\"-7\":\"minus seven\"},"
            "\"flags\":{\"true\":{\"name\":\"k\"}},"
-           "\"_unknown\":[{\"field\":4,\"b64\":\"CgJhABAB\"}]}",
+           "\"_unknown\":[{\"field\":4,\"b64\":\"CgR0ZWFtECo=\"},"
+           "{\"field\":4,\"b64\":\"CgJhABAB\"}]}",
            1);
 }
 
@@ -471,6 +491,83 @@ static void test_unknown_kept(void **state)
     assert_string_equal(fx->out.data, "keep");
 }
 
+/* Inputs made to break the decoder (an independent review's findings). */
+static void test_hostile(void **state)
+{
+    struct fx *fx = *state;
+    struct buf *b = &fx->msg, *s = &fx->sub;
+    /* JSON names are escaped; a name an earlier field has is not shown twice */
+    f_str(b, 1, "x");
+    f_str(b, 2, "y");
+    f_str(b, 3, "z");
+    expect(fx, "t.Odd",
+           "{\"a\\\"b\":\"x\",\"aB\":\"y\",\"_unknown\":[{\"field\":3,\"b64\":\"eg==\"}]}", 1);
+
+    /* an Any URL with a NUL inside names no type (and reads nothing past
+     * the names it is compared with) */
+    buf_reset(b);
+    buf_reset(s);
+    static const char url[] = "type.googleapis.com/google.protobuf.Timestamp\0A";
+    f_bytes(s, 1, url, sizeof url - 1);
+    f_msg(b, 8, s);
+    expect(fx, "t.Known",
+           "{\"annotations\":[{\"@type\":\"type.googleapis.com/google.protobuf.Timestamp"
+           "\\u0000A\",\"value_b64\":\"\"}]}",
+           1);
+
+    /* a Struct with a key twice, and a Value that is NaN, have no JSON form:
+     * kept as bytes */
+    struct buf entry = BUF_INIT, val = BUF_INIT;
+    buf_reset(b);
+    buf_reset(s);
+    for (int i = 0; i < 2; i++) {
+        buf_reset(&entry);
+        buf_reset(&val);
+        f_str(&val, 3, i ? "second" : "first");
+        f_str(&entry, 1, "k");
+        f_msg(&entry, 2, &val);
+        f_msg(s, 1, &entry);
+    }
+    f_msg(b, 3, s);
+    buf_reset(&val);
+    double nan = NAN;
+    uint64_t bits;
+    memcpy(&bits, &nan, 8);
+    f_fixed(&val, 2, bits, 8);
+    f_msg(b, 4, &val);
+    const struct pb_message *m = pb_schema_message(fx->s, "t.Known", 7);
+    buf_reset(&fx->out);
+    assert_int_equal(pb_json_message(fx->s, m, b->data, b->len, &fx->out), 0);
+    json_t *j = json_loadb(fx->out.data, fx->out.len, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(j);
+    assert_null(json_object_get(j, "profile"));
+    assert_null(json_object_get(j, "anything"));
+    assert_int_equal(json_array_size(json_object_get(j, "_unknown")), 2);
+    json_decref(j);
+
+    /* Empty inside an Any is {} under "value" */
+    buf_reset(b);
+    buf_reset(s);
+    f_str(s, 1, "type.googleapis.com/google.protobuf.Empty");
+    f_msg(b, 8, s);
+    expect(fx, "t.Known",
+           "{\"annotations\":[{\"@type\":\"type.googleapis.com/google.protobuf.Empty\","
+           "\"value\":{}}]}",
+           1);
+
+    /* many elements that all fail: each kept, in wire order */
+    buf_reset(b);
+    for (int i = 0; i < 5000; i++)
+        f_bytes(b, 8, "\xff", 1);
+    buf_reset(&fx->out);
+    assert_int_equal(pb_json_message(fx->s, m, b->data, b->len, &fx->out), 0);
+    j = json_loadb(fx->out.data, fx->out.len, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "_unknown")), 5000);
+    json_decref(j);
+    buf_release(&entry);
+    buf_release(&val);
+}
+
 static void test_depth(void **state)
 {
     struct fx *fx = *state;
@@ -607,6 +704,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_well_known, setup, teardown),
         cmocka_unit_test_setup_teardown(test_any, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
         cmocka_unit_test(test_text_schema_errors),
         cmocka_unit_test(test_baton_schema),

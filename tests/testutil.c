@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -164,19 +165,19 @@ uint64_t tu_hash_range(engine *e, const char *sync_id, const char *bucket, size_
     return h;
 }
 
-int tu_syncstore(char **out, const char *arg, ...)
+/* Runs the binary with argv[1..] and the environment envp (NULL: ours),
+ * collecting its output and, when ru is not NULL, its resource use. */
+static int run_syncstore(char **out, struct rusage *ru, char *const *envp, const char *arg,
+                         va_list ap)
 {
     const char *argv[16];
     const char *bin = getenv("SYNCSTORE_BIN");
     int n = 0;
     argv[n++] = bin && *bin ? bin : "./syncstore";
-    va_list ap;
-    va_start(ap, arg);
     for (const char *a = arg; a; a = va_arg(ap, const char *)) {
         assert_true(n < 15);
         argv[n++] = a;
     }
-    va_end(ap);
     argv[n] = NULL;
     int pfd[2];
     assert_int_equal(pipe(pfd), 0);
@@ -189,7 +190,10 @@ int tu_syncstore(char **out, const char *arg, ...)
         dup2(pfd[1], 2);
         close(pfd[0]);
         close(pfd[1]);
-        execv(argv[0], (char *const *)argv);
+        if (envp)
+            execve(argv[0], (char *const *)argv, envp);
+        else
+            execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(pfd[1]);
@@ -206,13 +210,57 @@ int tu_syncstore(char **out, const char *arg, ...)
     fclose(in);
     fclose(mem);
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    struct rusage mine;
+    while (wait4(pid, &st, 0, ru ? ru : &mine) < 0 && errno == EINTR)
         ;
     if (out)
         *out = buf;
     else
         free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int tu_syncstore(char **out, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    int rc = run_syncstore(out, NULL, NULL, arg, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tu_syncstore_rss(long *max_rss_kb, char **out, const char *arg, ...)
+{
+    extern char **environ;
+    /* Our environment with ASan's quarantine of freed memory turned off (it
+     * holds up to 256 MB of freed blocks: an RSS that grows with the work done,
+     * not with what is held).  Binaries built without ASan ignore it. */
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = calloc(n + 2, sizeof *envp);
+    assert_non_null(envp);
+    size_t k = 0;
+    const char *asan = getenv("ASAN_OPTIONS");
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "ASAN_OPTIONS=", 13))
+            envp[k++] = environ[i];
+    char *opt = NULL;
+    assert_true(asprintf(&opt,
+                         "ASAN_OPTIONS=%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0",
+                         asan ? asan : "", asan && *asan ? ":" : "") >= 0);
+    envp[k++] = opt;
+    envp[k] = NULL;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    va_list ap;
+    va_start(ap, arg);
+    int rc = run_syncstore(out, &ru, envp, arg, ap);
+    va_end(ap);
+    *max_rss_kb = ru.ru_maxrss;
+    free(opt);
+    free(envp);
+    return rc;
 }
 
 char *tu_largest_sst(const char *db)

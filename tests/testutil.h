@@ -54,6 +54,10 @@ uint64_t tu_hash_range(engine *e, const char *sync_id, const char *bucket, size_
  * stderr, malloc'd and NUL-terminated.  Returns the exit status (128 + the
  * signal when killed). */
 int tu_syncstore(char **out, const char *arg, ...);
+/* The same, and *max_rss_kb gets the process's peak resident set (KB, from
+ * wait4).  ASan's quarantine is off in that process (its freed blocks would
+ * count as held). */
+int tu_syncstore_rss(long *max_rss_kb, char **out, const char *arg, ...);
 /* The largest .sst file in a RocksDB directory (STORE/db), malloc'd; fails the
  * test when there is none. */
 char *tu_largest_sst(const char *db);

@@ -7,8 +7,9 @@
  * FileDescriptorSet bytes, loaded before our own description as the C1Z3
  * import loads a file's); the rest is the message.  Loading must succeed or
  * fail with -EINVAL and a message; decoding must succeed (then the output is
- * one valid JSON object, and decoding the same bytes again gives the same
- * text) or fail with -EINVAL/-ENOENT leaving the buffer as it was.  Seeds are
+ * one valid JSON object with no name twice, and decoding the same bytes
+ * again gives the same text) or fail with -EINVAL/-ENOENT leaving the buffer
+ * as it was.  Seeds are
  * made at run time from the shared samples (tests/fuzz/pb_seeds.py): v1
  * records' blobs and the C1Z3 sample's descriptor set.
  */
@@ -73,7 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         json_error_t err;
         /* a string may hold U+0000, which JSON escapes (backslash-u0000) */
-        json_t *j = json_loadb(out.data + 1, out.len - 1, JSON_ALLOW_NUL, &err);
+        json_t *j =
+            json_loadb(out.data + 1, out.len - 1, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
         CHECK(j && json_is_object(j) && json_object_get(j, "@type"));
         json_decref(j);
         CHECK(pb_json_record(s, type, data + off, size - off, &again) == 0);

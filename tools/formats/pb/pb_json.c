@@ -1,12 +1,12 @@
 /*
  * pb_json.c - protobuf messages as canonical JSON (pb_json.h).
  *
- * Each message is read field by field in the schema's declaration order: a
- * pass over the wire bytes per declared field gathers its occurrences (a
- * repeated field's elements need not be adjacent), then one last pass keeps
- * whatever no declared field took.  A value that fails to render is cut back
- * out of the buffer and its wire field joins the unknown ones, so a bad
- * nested message costs that field, never the record.
+ * Each message's wire fields are indexed by number once (struct
+ * wire_index); then each declared field, in the schema's declaration order,
+ * shows its occurrences (a repeated field's elements need not be adjacent),
+ * and whatever no declared field showed is kept in "_unknown".  A value that
+ * fails to render is cut back out of the buffer and its wire field stays
+ * unknown, so a bad nested message costs that field, never the record.
  */
 #include "pb_json.h"
 
@@ -25,34 +25,6 @@ struct ctx {
     struct buf *out;
     int depth;
 };
-
-/* Wire fields that a declared field could not show, by their first byte. */
-struct failed {
-    const uint8_t **at;
-    size_t n, cap;
-};
-
-static int failed_add(struct failed *f, const uint8_t *at)
-{
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        const uint8_t **p = realloc(f->at, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        f->at = p;
-        f->cap = cap;
-    }
-    f->at[f->n++] = at;
-    return 0;
-}
-
-static int failed_has(const struct failed *f, const uint8_t *at)
-{
-    for (size_t i = 0; i < f->n; i++)
-        if (f->at[i] == at)
-            return 1;
-    return 0;
-}
 
 static enum pb_wire_type wire_of(enum pb_type t)
 {
@@ -95,6 +67,117 @@ static const struct pb_msg_field *field_of(const struct pb_message *m, uint32_t 
     return NULL;
 }
 
+/* ---- One message's wire fields ----
+ *
+ * A message's fields in wire order, and their positions sorted by number
+ * (then wire order), so that each declared field finds its occurrences by a
+ * binary search: a message costs O(W log W) whatever its schema declares.
+ * A wire field a declared field showed is marked used; the others are the
+ * message's "_unknown". */
+
+struct wire {
+    struct pb_field f;
+    int used;
+};
+
+struct wire_pos {
+    uint32_t number;
+    size_t at; /* index in wire order */
+};
+
+#define INDEX_INLINE 16
+
+struct wire_index {
+    struct wire *w;
+    struct wire_pos *pos;
+    size_t n;
+    struct wire w_inline[INDEX_INLINE]; /* small messages need no allocation */
+    struct wire_pos pos_inline[INDEX_INLINE];
+};
+
+static int cmp_pos(const void *a, const void *b)
+{
+    const struct wire_pos *x = a, *y = b;
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+static void index_free(struct wire_index *ix)
+{
+    if (ix->w != ix->w_inline)
+        free(ix->w);
+    if (ix->pos != ix->pos_inline)
+        free(ix->pos);
+    ix->w = NULL;
+    ix->pos = NULL;
+}
+
+/* 0, -EINVAL when the bytes are not a message, or -ENOMEM. */
+static int index_build(struct wire_index *ix, const uint8_t *data, size_t len)
+{
+    struct pb_reader r;
+    struct pb_field f;
+    int rc;
+    size_t n = 0, sorted = 1;
+    uint32_t prev = 0;
+    pb_reader_init(&r, data, len);
+    while ((rc = pb_next(&r, &f)) == 1) {
+        n++;
+        sorted &= f.number >= prev;
+        prev = f.number;
+    }
+    ix->n = 0;
+    ix->w = ix->w_inline;
+    ix->pos = ix->pos_inline;
+    if (rc < 0)
+        return -EINVAL;
+    if (n > INDEX_INLINE) {
+        ix->w = malloc(n * sizeof *ix->w);
+        ix->pos = malloc(n * sizeof *ix->pos);
+        if (!ix->w || !ix->pos) {
+            free(ix->w);
+            free(ix->pos);
+            ix->w = ix->w_inline;
+            ix->pos = ix->pos_inline;
+            return -ENOMEM;
+        }
+    }
+    pb_reader_init(&r, data, len);
+    size_t i = 0;
+    while (i < n && pb_next(&r, &f) == 1) {
+        ix->w[i] = (struct wire){f, 0};
+        ix->pos[i] = (struct wire_pos){f.number, i};
+        i++;
+    }
+    ix->n = i; /* n: the same bytes read twice */
+    if (!sorted)
+        qsort(ix->pos, ix->n, sizeof *ix->pos, cmp_pos);
+    return 0;
+}
+
+/* The positions [*lo, *hi) of ix->pos holding field `number`. */
+static void index_range(const struct wire_index *ix, uint32_t number, size_t *lo, size_t *hi)
+{
+    size_t a = 0, b = ix->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (ix->pos[mid].number < number)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    *lo = a;
+    while (a < ix->n && ix->pos[a].number == number)
+        a++;
+    *hi = a;
+}
+
+static struct wire *index_at(const struct wire_index *ix, size_t p)
+{
+    return &ix->w[ix->pos[p].at];
+}
+
 /* ---- Scalars ---- */
 
 static void add_double(struct buf *b, double d, int single)
@@ -107,9 +190,10 @@ static void add_double(struct buf *b, double d, int single)
         buf_adds(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
         return;
     }
-    /* the shortest text that reads back as the same value */
+    /* the shortest text that reads back as the same value, from the digits
+     * the type always holds (so 100 is "100", not "1e+02") */
     char text[40];
-    for (int prec = 1; prec <= 17; prec++) {
+    for (int prec = single ? 6 : 15; prec <= 17; prec++) {
         snprintf(text, sizeof text, "%.*g", prec, d);
         double back = strtod(text, NULL);
         if (single ? (float)back == (float)d : back == d)
@@ -293,129 +377,193 @@ static int map_key(struct ctx *c, const struct pb_msg_field *k, const struct pb_
     return rc;
 }
 
-/* One map entry "key":value: -EINVAL unless it holds only its key and value
- * (each at most once, of their own wire types). */
-static int map_entry_json(struct ctx *c, const struct pb_message *e, const struct pb_field *w)
+/* The key and value of a map entry: -EINVAL unless it holds only its key
+ * and value, each at most once and of its own wire type (absent ones are
+ * their defaults: has_v tells). */
+static int entry_read(const struct pb_message *e, const struct pb_field *w, struct pb_field *k,
+                      struct pb_field *v, int *has_v)
 {
     const struct pb_msg_field *kf = field_of(e, 1), *vf = field_of(e, 2);
     if (!kf || !vf || !decodable(vf, &(struct pb_field){.type = wire_of(vf->type)}))
         return -EINVAL;
-    struct pb_field k = {0}, v = {0};
-    int has_k = 0, has_v = 0, rc;
+    static const uint8_t none[1];
+    *k = (struct pb_field){.number = 1, .type = wire_of(kf->type), .data = none};
+    int has_k = 0, rc;
+    *has_v = 0;
     struct pb_reader r;
     struct pb_field f;
     pb_reader_init(&r, w->data, w->len);
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.number == 1 && f.type == wire_of(kf->type) && !has_k) {
-            k = f;
+            *k = f;
             has_k = 1;
-        } else if (f.number == 2 && f.type == wire_of(vf->type) && !has_v) {
-            v = f;
-            has_v = 1;
+        } else if (f.number == 2 && f.type == wire_of(vf->type) && !*has_v) {
+            *v = f;
+            *has_v = 1;
         } else {
             return -EINVAL;
         }
     }
-    if (rc < 0)
+    return rc < 0 ? -EINVAL : 0;
+}
+
+/* One map entry "key":value. */
+static int map_entry_json(struct ctx *c, const struct pb_message *e, const struct pb_field *w)
+{
+    struct pb_field k, v;
+    int has_v;
+    if (entry_read(e, w, &k, &v, &has_v))
         return -EINVAL;
-    if (!has_k) {
-        k.type = wire_of(kf->type);
-        k.data = (const uint8_t *)"";
-    }
-    rc = map_key(c, kf, &k);
+    int rc = map_key(c, field_of(e, 1), &k);
     if (rc)
         return rc;
     buf_addc(c->out, ':');
+    const struct pb_msg_field *vf = field_of(e, 2);
     return has_v ? value_json(c, vf, &v) : default_json(c, vf);
 }
 
-/* Appends `"name":value` for declared field f when the message holds it;
- * the wire fields it could not show are added to *bad. */
-static int field_json(struct ctx *c, const struct pb_msg_field *f, const uint8_t *data, size_t len,
-                      int *first, struct failed *bad)
+/* A map entry's key, for finding entries of the same key. */
+struct entry_key {
+    const uint8_t *data; /* LEN keys */
+    size_t len;
+    uint64_t u; /* the others */
+    size_t p;   /* its position in the wire index */
+};
+
+static int cmp_entry_key(const void *a, const void *b)
+{
+    const struct entry_key *x = a, *y = b;
+    if (x->u != y->u)
+        return x->u < y->u ? -1 : 1;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->data, y->data, n) : 0;
+    if (c || x->len != y->len)
+        return c ? c : (x->len < y->len ? -1 : 1);
+    return (x->p > y->p) - (x->p < y->p);
+}
+
+/* Of a map's entries with one key, protobuf keeps the last: marks the
+ * earlier ones (used = -1) so they are not shown as the key's value (they
+ * go to "_unknown").  Returns how many were marked, or -ENOMEM. */
+static long map_supersede(const struct pb_msg_field *f, struct wire_index *ix, size_t lo, size_t hi)
+{
+    if (hi <= lo)
+        return 0;
+    struct entry_key *keys = malloc((hi - lo) * sizeof *keys);
+    if (!keys)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t p = lo; p < hi; p++) {
+        struct pb_field k, v;
+        int has_v;
+        struct wire *w = index_at(ix, p);
+        if (!decodable(f, &w->f) || entry_read(f->message, &w->f, &k, &v, &has_v))
+            continue; /* it will fail to show, and be kept as it is */
+        keys[n++] = k.type == PB_LEN ? (struct entry_key){k.data, k.len, 0, p}
+                                     : (struct entry_key){NULL, 0, k.u64, p};
+    }
+    qsort(keys, n, sizeof *keys, cmp_entry_key);
+    long marked = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        struct entry_key a = keys[i], b = keys[i + 1];
+        b.p = a.p;
+        if (!cmp_entry_key(&a, &b)) {
+            index_at(ix, keys[i].p)->used = -1;
+            marked++;
+        }
+    }
+    free(keys);
+    return marked;
+}
+
+/* `,"name":` of a field. */
+static void field_name(struct ctx *c, const struct pb_msg_field *f, int first)
+{
+    if (!first)
+        buf_addc(c->out, ',');
+    buf_add_json_string(c->out, f->json_name, strlen(f->json_name));
+    buf_addc(c->out, ':');
+}
+
+/* Appends `"name":value` for declared field f when the message holds it,
+ * marking the wire fields it showed. */
+static int field_json(struct ctx *c, const struct pb_msg_field *f, struct wire_index *ix,
+                      int *first)
 {
     struct buf *b = c->out;
+    size_t lo, hi, cand = 0, last = 0;
+    index_range(ix, f->number, &lo, &hi);
+    for (size_t p = lo; p < hi; p++)
+        if (decodable(f, &index_at(ix, p)->f)) {
+            cand++;
+            last = p;
+        }
+    if (!cand)
+        return 0;
     size_t start = b->len;
-    int rc, map = f->message && f->message->map_entry, opened = 0;
-    size_t n = 0;
-    struct pb_reader r;
-    struct pb_field w, last = {0};
-    size_t occurrences = 0;
-    pb_reader_init(&r, data, len);
-    for (;;) {
-        const uint8_t *at = r.p;
-        if ((rc = pb_next(&r, &w)) != 1)
-            break;
-        if (w.number != f->number || !decodable(f, &w))
-            continue;
-        if (!f->repeated) {
-            last = w;
-            occurrences++;
-            continue;
-        }
-        if (!opened) {
-            buf_addf(b, "%s\"%s\":%c", *first ? "" : ",", f->json_name, map ? '{' : '[');
-            opened = 1;
-        }
-        size_t mark = b->len;
-        size_t before = n;
-        if (w.type == PB_LEN && wire_of(f->type) != PB_LEN) {
-            rc = packed_json(c, f, &w, &n); /* its elements bring their commas */
-        } else {
-            if (n++)
-                buf_addc(b, ',');
-            rc = map ? map_entry_json(c, f->message, &w) : value_json(c, f, &w);
-        }
-        if (rc == -ENOMEM || buf_error(b))
-            return -ENOMEM;
-        if (rc) {
-            buf_truncate(b, mark);
-            n = before;
-            if (failed_add(bad, at))
-                return -ENOMEM;
-        }
-    }
-    if (rc < 0)
-        return rc;
+    int rc, map = f->message && f->message->map_entry;
+    field_name(c, f, *first);
     if (f->repeated) {
-        if (n) {
-            buf_addc(b, map ? '}' : ']');
-            *first = 0;
-        } else {
-            buf_truncate(b, start); /* only failed elements: nothing to show */
+        if (map && map_supersede(f, ix, lo, hi) < 0)
+            return -ENOMEM;
+        buf_addc(b, map ? '{' : '[');
+        size_t n = 0;
+        for (size_t p = lo; p < hi; p++) {
+            struct wire *w = index_at(ix, p);
+            if (w->used < 0)
+                w->used = 0; /* superseded: kept in "_unknown" */
+            else if (decodable(f, &w->f)) {
+                size_t mark = b->len, before = n;
+                if (w->f.type == PB_LEN && wire_of(f->type) != PB_LEN) {
+                    rc = packed_json(c, f, &w->f, &n); /* its elements bring their commas */
+                } else {
+                    if (n++)
+                        buf_addc(b, ',');
+                    rc = map ? map_entry_json(c, f->message, &w->f) : value_json(c, f, &w->f);
+                }
+                if (rc == -ENOMEM || buf_error(b))
+                    return -ENOMEM;
+                if (rc) {
+                    buf_truncate(b, mark);
+                    n = before;
+                } else {
+                    w->used = 1;
+                }
+            }
         }
+        if (!n) {
+            buf_truncate(b, start); /* nothing could be shown */
+            return buf_error(b);
+        }
+        buf_addc(b, map ? '}' : ']');
+        *first = 0;
         return buf_error(b);
     }
-    if (!occurrences)
-        return 0;
-    buf_addf(b, "%s\"%s\":", *first ? "" : ",", f->json_name);
-    if (occurrences > 1 && f->type == PB_T_MESSAGE) {
+    if (cand > 1 && f->type == PB_T_MESSAGE) {
         /* several occurrences of one message merge: the same as decoding
          * their bytes one after the other */
         struct buf merged = BUF_INIT;
-        pb_reader_init(&r, data, len);
-        while (pb_next(&r, &w) == 1)
-            if (w.number == f->number && decodable(f, &w))
-                buf_add(&merged, w.data, w.len);
+        for (size_t p = lo; p < hi; p++)
+            if (decodable(f, &index_at(ix, p)->f))
+                buf_add(&merged, index_at(ix, p)->f.data, index_at(ix, p)->f.len);
         rc = buf_error(&merged)
                  ? -ENOMEM
                  : message_json(c, f->message, (const uint8_t *)merged.data, merged.len);
         buf_release(&merged);
+        if (rc == 0)
+            for (size_t p = lo; p < hi; p++)
+                if (decodable(f, &index_at(ix, p)->f))
+                    index_at(ix, p)->used = 1;
     } else {
-        rc = value_json(c, f, &last);
+        /* a scalar: the last one is its value; earlier ones stay unknown */
+        rc = value_json(c, f, &index_at(ix, last)->f);
+        if (rc == 0)
+            index_at(ix, last)->used = 1;
     }
     if (rc == -ENOMEM || buf_error(b))
         return -ENOMEM;
     if (rc) {
         buf_truncate(b, start);
-        pb_reader_init(&r, data, len);
-        for (;;) {
-            const uint8_t *at = r.p;
-            if (pb_next(&r, &w) != 1)
-                break;
-            if (w.number == f->number && decodable(f, &w) && failed_add(bad, at))
-                return -ENOMEM;
-        }
         return 0;
     }
     *first = 0;
@@ -423,39 +571,32 @@ static int field_json(struct ctx *c, const struct pb_msg_field *f, const uint8_t
 }
 
 /* Appends `"_unknown":[...]` for the wire fields no declared field showed. */
-static int unknown_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len,
-                        int *first, const struct failed *bad)
+static int unknown_json(struct ctx *c, const struct wire_index *ix, int *first)
 {
     struct buf *b = c->out;
-    struct pb_reader r;
-    struct pb_field w;
     size_t n = 0;
-    pb_reader_init(&r, data, len);
-    for (;;) {
-        const uint8_t *at = r.p;
-        if (pb_next(&r, &w) != 1)
-            break;
-        const struct pb_msg_field *f = m ? field_of(m, w.number) : NULL;
-        if (f && decodable(f, &w) && !failed_has(bad, at))
+    for (size_t i = 0; i < ix->n; i++) {
+        const struct pb_field *w = &ix->w[i].f;
+        if (ix->w[i].used)
             continue;
         buf_addf(b, "%s{\"field\":%" PRIu32 ",",
                  n++      ? ","
                  : *first ? "\"_unknown\":["
                           : ",\"_unknown\":[",
-                 w.number);
-        switch (w.type) {
+                 w->number);
+        switch (w->type) {
         case PB_VARINT:
-            buf_addf(b, "\"varint\":\"%" PRIu64 "\"}", w.u64);
+            buf_addf(b, "\"varint\":\"%" PRIu64 "\"}", w->u64);
             break;
         case PB_I64:
-            buf_addf(b, "\"i64\":\"%" PRIu64 "\"}", w.u64);
+            buf_addf(b, "\"i64\":\"%" PRIu64 "\"}", w->u64);
             break;
         case PB_I32:
-            buf_addf(b, "\"i32\":\"%" PRIu64 "\"}", w.u64);
+            buf_addf(b, "\"i32\":\"%" PRIu64 "\"}", w->u64);
             break;
         default:
             buf_adds(b, "\"b64\":\"");
-            buf_add_base64(b, w.data, w.len);
+            buf_add_base64(b, w->data, w->len);
             buf_adds(b, "\"}");
             break;
         }
@@ -468,17 +609,19 @@ static int unknown_json(struct ctx *c, const struct pb_message *m, const uint8_t
 }
 
 /* Appends the fields of a message, as members of an object already open;
- * *first says whether a member came before. */
+ * *first says whether a member came before.  -EINVAL when the bytes are not
+ * a message. */
 static int fields_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len,
                        int *first)
 {
-    struct failed bad = {0};
-    int rc = 0;
+    struct wire_index ix;
+    int rc = index_build(&ix, data, len);
     for (size_t i = 0; i < m->n_fields && !rc; i++)
-        rc = field_json(c, &m->fields[i], data, len, first, &bad);
+        if (!m->fields[i].hidden)
+            rc = field_json(c, &m->fields[i], &ix, first);
     if (!rc)
-        rc = unknown_json(c, m, data, len, first, &bad);
-    free(bad.at);
+        rc = unknown_json(c, &ix, first);
+    index_free(&ix);
     return rc;
 }
 
@@ -568,6 +711,12 @@ static int wkt_json(struct ctx *c, const struct pb_message *m, const uint8_t *da
         int kinds = has[0] + has[1] + has[2] + has[3] + has[4] + has[5];
         if (kinds != 1)
             return -EINVAL; /* a Value holds exactly one kind */
+        if (has[1]) {
+            double d;
+            memcpy(&d, &f[1].u64, sizeof d);
+            if (!isfinite(d))
+                return -EINVAL; /* JSON has no such number; as a string it would be one */
+        }
         for (uint32_t i = 0; i < 6; i++) {
             const struct pb_msg_field *d = field_of(m, i + 1);
             if (has[i] && d && decodable(d, &f[i]))
@@ -597,6 +746,17 @@ static int wkt_json(struct ctx *c, const struct pb_message *m, const uint8_t *da
         struct pb_field w;
         int rc;
         size_t n = 0;
+        if (is_struct) {
+            /* a key twice would be an object with a name twice, of which
+             * readers keep one: such a Struct is kept as bytes */
+            struct wire_index ix;
+            if ((rc = index_build(&ix, data, len)) != 0)
+                return rc;
+            long dups = map_supersede(d, &ix, 0, ix.n);
+            index_free(&ix);
+            if (dups)
+                return dups < 0 ? -ENOMEM : -EINVAL;
+        }
         buf_addc(b, is_struct ? '{' : '[');
         pb_reader_init(&r, data, len);
         while ((rc = pb_next(&r, &w)) == 1) {
@@ -613,6 +773,11 @@ static int wkt_json(struct ctx *c, const struct pb_message *m, const uint8_t *da
         buf_addc(b, is_struct ? '}' : ']');
         return buf_error(b);
     }
+    case PB_WKT_EMPTY:
+        if (len)
+            return -EINVAL; /* fields Empty does not have: shown as bytes */
+        buf_adds(b, "{}");
+        return buf_error(b);
     case PB_WKT_FIELD_MASK: {
         struct pb_reader r;
         struct pb_field w;

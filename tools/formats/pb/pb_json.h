@@ -7,7 +7,8 @@
  *   - 64-bit integers as strings, enums by name (by number when the value
  *     has no name), bytes as standard base64, NaN and infinities as strings;
  *   - google.protobuf.Timestamp and Duration as strings, Struct, Value and
- *     ListValue as plain JSON, wrappers as their value, FieldMask as a string;
+ *     ListValue as plain JSON, wrappers as their value, FieldMask as a string,
+ *     Empty as {};
  *   - google.protobuf.Any as {"@type": URL, ...the message's fields} when the
  *     schema knows the type (a well-known type inside goes under "value").
  *
@@ -16,9 +17,14 @@
  * message that does not parse, a field whose wire type is not its type's),
  * is kept in "_unknown", an array of {"field": N, and "varint", "i64" or
  * "i32" (the raw value as a decimal string) or "b64" (the bytes)}, in wire
- * order; an Any of a type the schema does not know keeps its bytes as
- * {"@type": URL, "value_b64": ...}.  Messages nest at most PB_JSON_DEPTH
- * deep; deeper ones are kept as bytes the same way.
+ * order.  So is what protobuf itself reads past: the earlier occurrences of
+ * a scalar field (the last one is its value) and of a map key (the last entry
+ * wins), and a field whose JSON name is not UTF-8 or is taken (by an earlier
+ * field, "@type" or "_unknown").  Where an object has no room for them (a
+ * Struct with a key twice, a Value that is NaN), the whole value is kept as
+ * bytes in its parent's "_unknown".  An Any of a type the schema does not
+ * know keeps its bytes as {"@type": URL, "value_b64": ...}.  Messages nest at
+ * most PB_JSON_DEPTH deep; deeper ones are kept as bytes the same way.
  */
 #ifndef SYNCSTORE_PB_JSON_H
 #define SYNCSTORE_PB_JSON_H

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"    /* utf8_valid */
 #include "engine.h" /* engine_msgf */
 #include "pb_wire.h"
 
@@ -177,7 +178,9 @@ static int add_descriptor_enum(struct pb_schema *s, const char *scope, const str
             return -ENOMEM;
         struct pb_enum_value *v = &e->values[e->n_values];
         v->number = (int32_t)vv.u64;
-        if (!(v->name = strndup((const char *)vn.data, vn.len)))
+        v->name = NULL;
+        if (utf8_valid(vn.data, vn.len) && !memchr(vn.data, '\0', vn.len) &&
+            !(v->name = strndup((const char *)vn.data, vn.len)))
             return -ENOMEM;
         e->n_values++;
     }
@@ -524,6 +527,7 @@ static const struct {
     {"google.protobuf.BoolValue", PB_WKT_WRAPPER},
     {"google.protobuf.StringValue", PB_WKT_WRAPPER},
     {"google.protobuf.BytesValue", PB_WKT_WRAPPER},
+    {"google.protobuf.Empty", PB_WKT_EMPTY},
 };
 
 int pb_schema_link(struct pb_schema *s)
@@ -542,6 +546,11 @@ int pb_schema_link(struct pb_schema *s)
             struct pb_msg_field *f = &m->fields[j];
             f->message = NULL;
             f->enumt = NULL;
+            const char *jn = f->json_name;
+            f->hidden =
+                !utf8_valid(jn, strlen(jn)) || !strcmp(jn, "@type") || !strcmp(jn, "_unknown");
+            for (size_t k = 0; k < j && !f->hidden; k++)
+                f->hidden = !m->fields[k].hidden && !strcmp(m->fields[k].json_name, jn);
             if (!f->type_name)
                 continue;
             size_t len = strlen(f->type_name);
@@ -575,12 +584,15 @@ int pb_schema_check(const struct pb_schema *s, char **msg)
     return 0;
 }
 
+/* Compares len bytes of name (which may hold NUL: a name from the wire)
+ * with a full name. */
 static int cmp_key(const char *name, size_t len, const char *full)
 {
-    int c = strncmp(name, full, len);
+    size_t fl = strlen(full);
+    int c = memcmp(name, full, len < fl ? len : fl);
     if (c)
         return c;
-    return full[len] ? -1 : 0;
+    return (len > fl) - (len < fl);
 }
 
 const struct pb_message *pb_schema_message(const struct pb_schema *s, const char *name, size_t len)

@@ -68,11 +68,12 @@ enum pb_wkt {
     PB_WKT_LIST_VALUE,
     PB_WKT_FIELD_MASK,
     PB_WKT_WRAPPER, /* google.protobuf.*Value: the JSON of field 1 */
+    PB_WKT_EMPTY,   /* {} */
 };
 
 struct pb_enum_value {
     int32_t number;
-    char *name;
+    char *name; /* NULL when the descriptor's name is not UTF-8: shown by number */
 };
 
 struct pb_enum {
@@ -92,6 +93,11 @@ struct pb_msg_field {
     char *type_name;                  /* a message's or enum's full name, no leading dot */
     const struct pb_message *message; /* resolved by pb_schema_link() */
     const struct pb_enum *enumt;
+    /* Not shown under its name (pb_schema_link): a JSON name that is not
+     * UTF-8, that an earlier field of the message has too, or that the JSON
+     * form uses itself ("@type", "_unknown"); its values are kept as unknown
+     * fields. */
+    int hidden;
 };
 
 struct pb_message {
