@@ -79,8 +79,10 @@ static int ctl_begin(fuse_req_t req, struct fs *fs, const char *sync_id, const c
     run->fs = fs;
     run->req = req;
     atomic_init(&run->interrupted, 0);
-    if (source)
+    if (source) {
         status_persist(fs, run->st);
+        dir_changed(fs, &fs->ctl_compact, &fs->statuses_mtime); /* it lists persisted statuses */
+    }
     fuse_req_interrupt_func(req, ctl_on_interrupt, run);
     return 0;
 }

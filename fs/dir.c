@@ -9,6 +9,16 @@
  * this file puts into the kernel's buffer.  Offsets are positions in the
  * listing ("." is 1, ".." 2); a readdir at another offset than the handle's
  * (a seekdir) starts the listing over and skips to it.
+ *
+ * Where the kernel supports it, directories are opened without asking us
+ * (opendir answers ENOSYS once: FUSE_CAP_NO_OPENDIR_SUPPORT), which saves an
+ * OPENDIR and a RELEASEDIR per directory listed.  The kernel then keeps every
+ * listing it read in its page cache: right for a version's directories,
+ * which never change, and for the root and ctl/compact because their
+ * modification times move on whenever they change (dir_changed).  A listing
+ * read in several requests resumes from a cursor kept by directory and
+ * offset (fs->cursors: at most DIR_CURSORS, the least recently used evicted;
+ * dropped at a switch, so none keeps an old snapshot).
  */
 #include "fs_i.h"
 #include "tree.h"
@@ -19,6 +29,9 @@
 
 struct dir_handle {
     struct dir_handle *prev, *next; /* fs->dirs: freed at exit if still open */
+    struct node *node;              /* the directory (the kernel holds it while listing) */
+    uint64_t gen;                   /* fs->switch_gen when it was made */
+    uint64_t used_at;               /* a cursor: fs->cursor_clock at its last use */
     struct snapref *snap;
     off_t next_off;                     /* the offset the cursor stands at */
     char after[ENGINE_SYNC_ID_MAX + 1]; /* name listings: the last name listed */
@@ -98,26 +111,20 @@ static void dir_reset(struct dir_handle *h)
         tree_list_rewind(&h->list);
 }
 
-void dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* A new handle on directory n, linked into fs->dirs: 0 or an errno. */
+static int dir_handle_new(struct fs *fs, struct node *n, struct dir_handle **out)
 {
-    FS_REQUEST(req, FS_REQ_OPENDIR);
-    struct fs *fs = fs_of(req);
-    struct node *n = node_of_ino(fs, ino);
-    if (!node_is_dir(n)) {
-        fuse_reply_err(req, ENOTDIR);
-        return;
-    }
     struct dir_handle *h = calloc(1, sizeof *h);
-    if (!h) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
+    if (!h)
+        return ENOMEM;
+    pthread_mutex_lock(&fs->lock);
+    h->gen = fs->switch_gen; /* before the snapshot: a switch in between shows */
+    pthread_mutex_unlock(&fs->lock);
     if (n->ver) {
         h->snap = version_snap_of(fs, n);
         if (!h->snap) {
             free(h);
-            fuse_reply_err(req, ESTALE);
-            return;
+            return ESTALE;
         }
     }
     if (h->snap && (n->kind == K_BUCKET || n->kind == K_DIR)) {
@@ -132,29 +139,63 @@ void dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         tree_list_init(&h->list, &d);
         h->keys = 1;
     }
+    h->node = n;
     dir_reset(h);
     pthread_mutex_lock(&fs->lock);
     FS_LINK(fs->dirs, h);
     pthread_mutex_unlock(&fs->lock);
+    *out = h;
+    return 0;
+}
+
+void dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    FS_REQUEST(req, FS_REQ_OPENDIR);
+    struct fs *fs = fs_of(req);
+    struct node *n = node_of_ino(fs, ino);
+    if (!node_is_dir(n)) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    if (fs->no_opendir) {
+        /* the kernel opens this and every later directory itself */
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
+    struct dir_handle *h = NULL;
+    int err = dir_handle_new(fs, n, &h);
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
+    }
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->cache_readdir = n->ver != NULL; /* versioned listings never change */
     fi->keep_cache = n->ver != NULL;
     fuse_reply_open(req, fi);
 }
 
-static void dir_free(struct fs *fs, struct dir_handle *h)
+/* Frees a handle (under fs->lock). */
+static void dir_free_locked(struct fs *fs, struct dir_handle *h)
 {
     if (h->keys)
         tree_list_release(&h->list);
-    pthread_mutex_lock(&fs->lock);
     FS_UNLINK(fs->dirs, h);
     version_snap_put(fs, h->snap);
-    pthread_mutex_unlock(&fs->lock);
     free(h);
+}
+
+static void dir_free(struct fs *fs, struct dir_handle *h)
+{
+    pthread_mutex_lock(&fs->lock);
+    dir_free_locked(fs, h);
+    pthread_mutex_unlock(&fs->lock);
 }
 
 void dir_free_all(struct fs *fs)
 {
+    pthread_mutex_lock(&fs->lock);
+    dir_cursors_drop(fs, NULL);
+    pthread_mutex_unlock(&fs->lock);
     while (fs->dirs)
         dir_free(fs, fs->dirs);
 }
@@ -163,8 +204,86 @@ void dir_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     FS_REQUEST(req, FS_REQ_RELEASEDIR);
     (void)ino;
-    dir_free(fs_of(req), (struct dir_handle *)(uintptr_t)fi->fh);
+    struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+    if (h) /* none when the kernel opened the directory itself */
+        dir_free(fs_of(req), h);
     fuse_reply_err(req, 0);
+}
+
+/* ---- Cursors: listings without handles ---- */
+
+void dir_cursors_drop(struct fs *fs, const struct node *n)
+{
+    for (size_t i = 0; i < DIR_CURSORS; i++) {
+        struct dir_handle *c = fs->cursors[i];
+        if (c && (!n || c->node == n)) {
+            dir_free_locked(fs, c);
+            fs->cursors[i] = NULL;
+        }
+    }
+}
+
+/* The cursor of directory d standing at offset off, taken out of the cache;
+ * NULL when there is none. */
+static struct dir_handle *cursor_take(struct fs *fs, struct node *d, off_t off)
+{
+    struct dir_handle *h = NULL;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < DIR_CURSORS && !h; i++) {
+        struct dir_handle *c = fs->cursors[i];
+        if (c && c->node == d && c->next_off == off) {
+            h = c;
+            fs->cursors[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return h;
+}
+
+/* Keeps a cursor for the request that continues its listing, unless the
+ * listing ended (the kernel has read it all: an empty reply) or a switch
+ * happened since it was made; the least recently used one makes room. */
+static void cursor_put(struct fs *fs, struct dir_handle *h, int ended)
+{
+    pthread_mutex_lock(&fs->lock);
+    if (ended || h->gen != fs->switch_gen || version_stale(h->node->ver)) {
+        dir_free_locked(fs, h);
+    } else {
+        size_t slot = 0;
+        for (size_t i = 0; i < DIR_CURSORS; i++) {
+            if (!fs->cursors[i]) {
+                slot = i;
+                break;
+            }
+            if (fs->cursors[i]->used_at < fs->cursors[slot]->used_at)
+                slot = i;
+        }
+        if (fs->cursors[slot])
+            dir_free_locked(fs, fs->cursors[slot]);
+        h->used_at = ++fs->cursor_clock;
+        fs->cursors[slot] = h;
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+void dir_changed(struct fs *fs, struct node *n, struct timespec *mtime)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&fs->lock);
+    /* strictly later than before, even within one clock tick */
+    if (now.tv_sec < mtime->tv_sec ||
+        (now.tv_sec == mtime->tv_sec && now.tv_nsec <= mtime->tv_nsec)) {
+        now = *mtime;
+        if (++now.tv_nsec == 1000000000L) {
+            now.tv_sec++;
+            now.tv_nsec = 0;
+        }
+    }
+    *mtime = now;
+    pthread_mutex_unlock(&fs->lock);
+    if (fs->se) /* not a request on n: allowed while one is being answered */
+        fuse_lowlevel_notify_inval_inode(fs->se, node_ino(fs, n), 0, 0);
 }
 
 /* ---- Name listings: the root, a sync, ctl/compact ---- */
@@ -273,8 +392,18 @@ static void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, ESTALE);
         return;
     }
+    int cursor = h == NULL; /* the kernel opened the directory itself */
+    if (cursor && !(h = cursor_take(fs, d, off))) {
+        int err = dir_handle_new(fs, d, &h);
+        if (err) {
+            fuse_reply_err(req, err);
+            return;
+        }
+    }
     char *buf = malloc(size);
     if (!buf) {
+        if (cursor)
+            cursor_put(fs, h, 1);
         fuse_reply_err(req, ENOMEM);
         return;
     }
@@ -327,6 +456,9 @@ static void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         err = ENOTDIR;
     }
 reply:
+    /* the cursor goes back before the reply, so the next request finds it */
+    if (cursor)
+        cursor_put(fs, h, o.used == 0);
     if (err && o.used == 0)
         fuse_reply_err(req, err);
     else

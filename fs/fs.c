@@ -27,6 +27,7 @@ struct fs *fs_new(double version_max_age)
     fs->group = getgid();
     fs->version_max_age = version_max_age;
     fs->mount_time = time(NULL);
+    fs->root_mtime.tv_sec = fs->statuses_mtime.tv_sec = fs->mount_time;
     atomic_init(&fs->stop_sweeper, 0);
     pthread_mutex_init(&fs->lock, NULL);
     pthread_cond_init(&fs->sweeper_cond, NULL);

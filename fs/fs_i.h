@@ -149,6 +149,11 @@ void fs_request_end(struct fs_request_timer *t);
     struct fs_request_timer fs_request_timer_ __attribute__((cleanup(fs_request_end), unused)) =   \
         fs_request_begin((req), (r))
 
+/* Listings read without a directory handle (the kernel opens directories
+ * without asking us: FUSE_CAP_NO_OPENDIR_SUPPORT) resume from a cursor kept
+ * by directory and offset; at most this many are kept (dir.c). */
+#define DIR_CURSORS 64
+
 struct fs {
     engine *e;
     struct fuse_session *se;
@@ -171,6 +176,13 @@ struct fs {
     pthread_t sweeper;
     pthread_cond_t sweeper_cond;
     struct fs_request_counter requests[FS_REQ_COUNT];
+    int no_opendir;                          /* opendir answers ENOSYS (op_init) */
+    struct dir_handle *cursors[DIR_CURSORS]; /* listings without handles; empty slots NULL */
+    uint64_t cursor_clock;                   /* for evicting the least recently used */
+    /* The modification times of the two unversioned listings that change: the
+     * root (a switch adds or removes a sync) and ctl/compact (a status is
+     * persisted); the kernel keeps a listing while the time stays. */
+    struct timespec root_mtime, statuses_mtime;
 };
 
 /* The per-mount state of a request. */
@@ -293,8 +305,15 @@ void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 void dir_read_plus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                    struct fuse_file_info *fi);
 void dir_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-/* Frees every handle still open (fs_free). */
+/* Frees every handle still open, cursors too (fs_free). */
 void dir_free_all(struct fs *fs);
+/* Drops the cursors of directory node n (being freed), or all of them with
+ * NULL (a switch, an expired version: none may keep a snapshot); under
+ * fs->lock. */
+void dir_cursors_drop(struct fs *fs, const struct node *n);
+/* A listing that changes was changed: its time moves on and the kernel drops
+ * its cached pages (not under fs->lock). */
+void dir_changed(struct fs *fs, struct node *n, struct timespec *mtime);
 
 /* ---- Open files (file.c) ---- */
 

@@ -142,6 +142,8 @@ void node_forget(struct fs *fs, struct node *n, uint64_t count)
         fs->table_count--;
         struct version *ver = n->ver;
         struct node *parent = n->parent;
+        if (node_is_dir(n))
+            dir_cursors_drop(fs, n);
         node_free(n);
         if (ver && --ver->refs == 0)
             version_free(fs, ver);
@@ -222,6 +224,8 @@ void node_fill_attr(struct fs *fs, const struct node *n, struct stat *st)
     st->st_gid = fs->group;
     time_t t = n->ver ? n->ver->mtime : fs->mount_time;
     st->st_atime = st->st_mtime = st->st_ctime = t;
+    if (n->kind == K_ROOT || n->kind == K_CTL_COMPACT) /* listings that change (dir.c) */
+        st->st_mtim = st->st_ctim = n->kind == K_ROOT ? fs->root_mtime : fs->statuses_mtime;
     st->st_blksize = 4096;
     if (node_is_dir(n)) {
         int ctl_writable = n->kind == K_CTL_COMPACT || n->kind == K_CTL_DELETE;

@@ -316,7 +316,11 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    struct fs *fs = userdata;
+    /* Directories opened by the kernel alone (dir.c), unless turned off for
+     * a comparison (tools/dev/bench_fs.sh): SYNCSTORE_FS_OPENDIR=1. */
+    const char *opendir = getenv("SYNCSTORE_FS_OPENDIR");
+    fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) && !(opendir && *opendir == '1');
     /* readdirplus when the reader goes on to stat the entries (ls -l, du,
      * tar), plain readdir with 4x more entries per request when it does not
      * (find -type f): the kernel decides, per directory. */

@@ -100,12 +100,16 @@ void version_free_all(struct fs *fs)
 void version_sweep(struct fs *fs)
 {
     double now = fs_now();
+    int expired = 0;
     for (struct version *v = fs->versions; v; v = v->next) {
         if (v->superseded && v->snap && now - v->superseded_at > fs->version_max_age) {
             version_snap_put(fs, v->snap);
             v->snap = NULL;
+            expired = 1;
         }
     }
+    if (expired) /* a listing's cursor must not keep the snapshot */
+        dir_cursors_drop(fs, NULL);
 }
 
 int version_stale(const struct version *v)
@@ -204,9 +208,13 @@ void version_switch(struct fs *fs, const char *sync_id)
         }
     }
     version_sweep(fs);
+    dir_cursors_drop(fs, NULL); /* none keeps a snapshot of before */
     pthread_mutex_unlock(&fs->lock);
     /* Not a request related to the root's entry: allowed before we reply. */
     fuse_lowlevel_notify_inval_entry(fs->se, FUSE_ROOT_ID, sync_id, strlen(sync_id));
+    /* the sync may be new or gone, and its status with it */
+    dir_changed(fs, &fs->root, &fs->root_mtime);
+    dir_changed(fs, &fs->ctl_compact, &fs->statuses_mtime);
 }
 
 /* ---- The sweeper ---- */
