@@ -89,10 +89,10 @@ int stats_text(struct fs *fs, char **out, size_t *len)
     fprintf(f,
             ",\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%llu},"
             "\"versions\":{\"current\":%zu,\"old_pinned\":%zu,\"oldest_old_seconds\":%.1f},"
-            "\"inodes\":%zu,",
+            "\"inodes\":%zu,\"inode_bytes\":%zu,",
             (unsigned long long)fs->compactions_done, (unsigned long long)fs->compactions_failed,
             (unsigned long long)fs->compactions_running, versions, superseded, oldest,
-            fs->table_count);
+            fs->table_count, fs->node_bytes + fs->table_size * sizeof(struct node *));
     pthread_mutex_unlock(&fs->lock);
     fputs("\"requests\":{", f);
     for (int r = 0; r < FS_REQ_COUNT; r++)

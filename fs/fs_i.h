@@ -75,22 +75,24 @@ struct version {
     struct version *next;
 };
 
+/* 80 bytes, and one allocation with its strings (nodes.c): the kernel may
+ * hold millions. */
 struct node {
-    enum kind kind;
-    uint64_t nlookup;
     struct version *ver; /* K_SYNC and below */
-    char *bucket;        /* K_BUCKET and below */
+    const char *bucket;  /* K_BUCKET and below (the parent's when it has the same) */
     char *prefix;        /* K_DIR: raw key prefix; K_FILE: the key; ctl files: sync_id */
-    size_t prefix_len;
-    uint64_t size; /* K_FILE: the value's length */
-    uint64_t hash;
-    struct node *hash_next;
     /* Where the kernel holds it: the directory and the name of its entry.  A
      * node lives while the kernel knows it (nlookup) or any child of it. */
     struct node *parent;
-    char *name;
-    uint64_t children;
-    int inval_sent; /* of a replaced version: no lookup since we invalidated its entry */
+    const char *name;
+    struct node *hash_next;
+    uint64_t nlookup;
+    uint64_t size; /* K_FILE: the value's length */
+    uint32_t prefix_len;
+    uint32_t hash;
+    uint32_t children;
+    uint8_t kind;       /* enum kind */
+    uint8_t inval_sent; /* of a replaced version: no lookup since we invalidated its entry */
 };
 
 /* The status of this mount's latest compaction or deletion of one sync. */
@@ -165,6 +167,7 @@ struct fs {
     struct node root, ctl, ctl_compact, ctl_delete, ctl_stats;
     struct node **table;
     size_t table_size, table_count;
+    size_t node_bytes;        /* the heap the nodes of the table hold (nodes.c) */
     struct version *versions; /* every live version, current ones first per sync */
     struct status *statuses;  /* in-memory statuses of this mount's attempts */
     struct dir_handle *dirs;  /* open directories (a client may hold them at exit) */

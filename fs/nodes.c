@@ -12,10 +12,11 @@
 #include "fs_i.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t node_hash(enum kind kind, const struct version *ver, const char *bucket,
+static uint32_t node_hash(enum kind kind, const struct version *ver, const char *bucket,
                           const char *prefix, size_t prefix_len)
 {
     uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
@@ -25,7 +26,7 @@ static uint64_t node_hash(enum kind kind, const struct version *ver, const char 
     h = (h ^ 0xFF) * 1099511628211ull;
     for (size_t i = 0; i < prefix_len; i++)
         h = (h ^ (unsigned char)prefix[i]) * 1099511628211ull;
-    return h;
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 static int node_table_grow(struct fs *fs)
@@ -49,6 +50,12 @@ static int node_table_grow(struct fs *fs)
     return 0;
 }
 
+/* What a node costs the heap: its chunk (glibc's header included). */
+static size_t node_bytes(struct node *n)
+{
+    return malloc_usable_size(n) + sizeof(size_t);
+}
+
 /* Finds or makes the node, and counts one kernel lookup of it.  Control files
  * get a new node at every lookup: the kernel serializes writes per inode, and
  * a second writer must reach us to be told EBUSY rather than wait.  The name
@@ -57,7 +64,9 @@ struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum
                       struct version *ver, const char *bucket, const char *prefix,
                       size_t prefix_len, uint64_t size)
 {
-    uint64_t h = node_hash(kind, ver, bucket, prefix, prefix_len);
+    if (!prefix)
+        prefix_len = 0;
+    uint32_t h = node_hash(kind, ver, bucket, prefix, prefix_len);
     int unique = kind == K_COMPACT_FILE || kind == K_DELETE_FILE;
     if (fs->table_size && !unique) {
         for (struct node *n = fs->table[h % fs->table_size]; n; n = n->hash_next) {
@@ -75,24 +84,47 @@ struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum
     }
     if (fs->table_count >= fs->table_size && node_table_grow(fs))
         return NULL;
-    struct node *n = calloc(1, sizeof *n);
+    /* One allocation holds the node and the strings it does not share: the
+     * prefix; the name unless it ends the prefix (a key's last component, a
+     * sync's name); the bucket unless the parent has the same. */
+    size_t name_len = strlen(name);
+    int name_in_prefix =
+        prefix_len >= name_len && prefix && !memcmp(prefix + prefix_len - name_len, name, name_len);
+    int bucket_shared = bucket && parent->bucket && !strcmp(parent->bucket, bucket);
+    size_t bucket_len = bucket && !bucket_shared ? strlen(bucket) + 1 : 0;
+    if (prefix_len > UINT32_MAX)
+        return NULL;
+    struct node *n = malloc(sizeof *n + (prefix_len ? prefix_len + 1 : 0) +
+                            (name_in_prefix ? 0 : name_len + 1) + bucket_len);
     if (!n)
         return NULL;
-    n->kind = kind;
+    memset(n, 0, sizeof *n);
+    char *room = (char *)(n + 1);
+    if (prefix_len) {
+        n->prefix = room;
+        memcpy(room, prefix, prefix_len);
+        room[prefix_len] = '\0';
+        room += prefix_len + 1;
+        n->prefix_len = (uint32_t)prefix_len;
+    }
+    if (name_in_prefix) {
+        n->name = n->prefix + prefix_len - name_len;
+    } else {
+        memcpy(room, name, name_len + 1);
+        n->name = room;
+        room += name_len + 1;
+    }
+    if (bucket_shared) {
+        n->bucket = parent->bucket;
+    } else if (bucket) {
+        memcpy(room, bucket, bucket_len);
+        n->bucket = room;
+    }
+    fs->node_bytes += node_bytes(n);
+    n->kind = (uint8_t)kind;
     n->ver = ver;
     n->size = size;
     n->hash = h;
-    if (bucket && !(n->bucket = strdup(bucket)))
-        goto err;
-    if (!(n->name = strdup(name)))
-        goto err;
-    if (prefix_len) {
-        if (!(n->prefix = malloc(prefix_len + 1)))
-            goto err;
-        memcpy(n->prefix, prefix, prefix_len);
-        n->prefix[prefix_len] = '\0';
-        n->prefix_len = prefix_len;
-    }
     n->nlookup = 1;
     n->parent = parent;
     parent->children++;
@@ -104,11 +136,6 @@ struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum
     fs->table[h % fs->table_size] = n;
     fs->table_count++;
     return n;
-err:
-    free(n->bucket);
-    free(n->name);
-    free(n);
-    return NULL;
 }
 
 static int node_static(const struct fs *fs, const struct node *n)
@@ -117,12 +144,10 @@ static int node_static(const struct fs *fs, const struct node *n)
            n == &fs->ctl_stats;
 }
 
-static void node_free(struct node *n)
+static void node_free(struct fs *fs, struct node *n)
 {
-    free(n->bucket);
-    free(n->prefix);
-    free(n->name);
-    free(n);
+    fs->node_bytes -= node_bytes(n);
+    free(n); /* its strings are in the same allocation */
 }
 
 /* Drops count lookups of the node; at none, frees it and then each parent
@@ -144,7 +169,7 @@ void node_forget(struct fs *fs, struct node *n, uint64_t count)
         struct node *parent = n->parent;
         if (node_is_dir(n))
             dir_cursors_drop(fs, n);
-        node_free(n);
+        node_free(fs, n);
         if (ver && --ver->refs == 0)
             version_free(fs, ver);
         parent->children--;
@@ -159,7 +184,7 @@ void node_free_all(struct fs *fs)
         struct node *n = fs->table[i];
         while (n) {
             struct node *next = n->hash_next;
-            node_free(n);
+            node_free(fs, n);
             n = next;
         }
     }
