@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark of the mounted view (issue 4): one sync of N grants (default 100,000,
-# about 300,000 files) mounted, against the same tree copied to tmpfs, in one run.
+# Benchmark of the mounted view (issues 4 and 12): one sync of N grants (default
+# 100,000, about 300,000 files) mounted, against the same tree copied to files on
+# the store's own filesystem (ext4 here) and to tmpfs, in one run; and the mount
+# once more with directories opened through us (SYNCSTORE_FS_OPENDIR=1: every
+# listing an OPENDIR and a RELEASEDIR, no kernel-cached listings), as before
+# issue 12.
 #   cold = first traversal after the caches are dropped (mount: a fresh mount too)
 #   warm = the same traversal again
 # Plus: cat of one 64 MiB value, and a compaction by `echo > ctl/compact` against
@@ -15,8 +19,8 @@ cd "$(dirname "$0")/../.."
 grants=${1:-100000}
 bin=$(tools/dev/build.sh build)
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/syncstore-bench-fs.XXXXXX")
-mnt=$work/mnt tmpfs=$work/tmpfs
-mkdir -p "$mnt" "$tmpfs"
+mnt=$work/mnt tmpfs=$work/tmpfs ext4=$work/files
+mkdir -p "$mnt" "$tmpfs" "$ext4"
 cleanup() {
   mountpoint -q "$mnt" && fusermount3 -u "$mnt" || true
   mountpoint -q "$tmpfs" && umount "$tmpfs" || true
@@ -60,46 +64,53 @@ files=$("$bin" syncs "$work/base" --json | python3 -c 'import json,sys; print(js
 mount -t tmpfs -o size=4g tmpfs "$tmpfs"
 "$bin" mount "$work/base" "$mnt"
 cp -a "$mnt/S" "$tmpfs/S"
+cp -a "$mnt/S" "$ext4/S"
 fusermount3 -u "$mnt"
 
 declare -A T
-ops=("find . -type f" "ls -lR" "du -s" "tar cf - . | wc -c")
-for where in mount tmpfs; do
-  if [ $where = mount ]; then
-    drop_caches
-    "$bin" mount "$work/base" "$mnt"
-    dir=$mnt/S
-  else
-    drop_caches
-    dir=$tmpfs/S
-  fi
+ops=("find . -type f" "ls -lR" "du -s" "tar cf - . | wc -c" "grep -rl user-0000001 .")
+wheres=(mount opendir ext4 tmpfs)
+for where in "${wheres[@]}"; do
+  drop_caches
+  case $where in
+  mount) "$bin" mount "$work/base" "$mnt" && dir=$mnt/S ;;
+  opendir) SYNCSTORE_FS_OPENDIR=1 "$bin" mount "$work/base" "$mnt" && dir=$mnt/S ;;
+  ext4) dir=$ext4/S ;;
+  tmpfs) dir=$tmpfs/S ;;
+  esac
   for op in "${ops[@]}"; do
     for temp in cold warm; do
-      [ $where = mount ] && before=$(requests)
+      [ -d "$mnt/ctl" ] && before=$(requests)
       T[$where,$temp,$op]=$(time_cmd "$dir" "$op")
-      [ $where = mount ] && R[$temp,$op]=$(request_delta "$before" "$(requests)")
+      [ -d "$mnt/ctl" ] && R[$where,$temp,$op]=$(request_delta "$before" "$(requests)")
     done
   done
   T[$where,cat]=$(time_cmd "$dir" "cat blobs/big")
-  [ $where = mount ] && fusermount3 -u "$mnt"
+  mountpoint -q "$mnt" && fusermount3 -u "$mnt"
 done
 
-printf '\n%s files (keys) in the sync; times in seconds\n\n' "$files"
-printf '| operation | mount cold | tmpfs cold | ratio | target | mount warm | tmpfs warm | ratio | target |\n'
-printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
-for op in "${ops[@]}"; do
-  mc=${T[mount,cold,$op]} tc=${T[tmpfs,cold,$op]} mw=${T[mount,warm,$op]} tw=${T[tmpfs,warm,$op]}
-  rc=$(awk "BEGIN{print $mc / $tc}") rw=$(awk "BEGIN{print $mw / $tw}")
-  printf '| `%s` | %.3f | %.3f | %.2fx | <= 3x | %.3f | %.3f | %.2fx | <= 1.5x |\n' "$op" "$mc" "$tc" "$rc" "$mw" "$tw" "$rw"
+printf '\n%s files (keys) in the sync; times in seconds; "opendir" is the mount with\n' "$files"
+printf 'SYNCSTORE_FS_OPENDIR=1 (as before issue 12); ratios are the mount over ext4\n\n'
+for temp in cold warm; do
+  target=$([ $temp = cold ] && echo '<= 1x' || echo '<= 1.5x')
+  printf '| %s | mount | opendir | ext4 | tmpfs | mount / ext4 | target | mount / tmpfs |\n' "$temp"
+  printf '| --- | --- | --- | --- | --- | --- | --- | --- |\n'
+  for op in "${ops[@]}"; do
+    m=${T[mount,$temp,$op]} o=${T[opendir,$temp,$op]} e=${T[ext4,$temp,$op]} t=${T[tmpfs,$temp,$op]}
+    printf '| `%s` | %.3f | %.3f | %.3f | %.3f | %.2fx | %s | %.2fx |\n' "$op" "$m" "$o" "$e" "$t" \
+      "$(awk "BEGIN{print $m / $e}")" "$target" "$(awk "BEGIN{print $m / $t}")"
+  done
+  echo
 done
-printf '\nFUSE requests per operation through the mount (deltas of /ctl/stats "requests")\n\n'
-printf '| operation | cold | warm |\n| --- | --- | --- |\n'
+printf 'FUSE requests per operation (deltas of /ctl/stats "requests")\n\n'
+printf '| operation | mount cold | mount warm | opendir cold | opendir warm |\n| --- | --- | --- | --- | --- |\n'
 for op in "${ops[@]}"; do
-  printf '| `%s` | %s | %s |\n' "$op" "${R[cold,$op]}" "${R[warm,$op]}"
+  printf '| `%s` | %s | %s | %s | %s |\n' "$op" "${R[mount,cold,$op]}" "${R[mount,warm,$op]}" \
+    "${R[opendir,cold,$op]}" "${R[opendir,warm,$op]}"
 done
 gbs=$(awk "BEGIN{print 64 * 1048576 / ${T[mount,cat]} / 1e9}")
-printf '\n`cat` of one 64 MiB value: %.3f s through the mount (%.2f GB/s, target >= 1 GB/s), %.3f s on tmpfs\n' \
-  "${T[mount,cat]}" "$gbs" "${T[tmpfs,cat]}"
+printf '\n`cat` of one 64 MiB value: %.3f s through the mount (%.2f GB/s, target >= 1 GB/s), %.3f s on ext4, %.3f s on tmpfs\n' \
+  "${T[mount,cat]}" "$gbs" "${T[ext4,cat]}" "${T[tmpfs,cat]}"
 
 echo
 echo "== compaction: echo > ctl/compact against the command line (3 runs each, wall clock)"
