@@ -568,6 +568,56 @@ static void test_hostile(void **state)
     buf_release(&val);
 }
 
+/* A descriptor set whose names are not UTF-8 (fuzz_pb's find in CI: the
+ * names were copied into the JSON as they were). */
+static void test_descriptor_names(void **state)
+{
+    (void)state;
+    struct buf field = BUF_INIT, val = BUF_INIT, en = BUF_INIT, msg = BUF_INIT, file = BUF_INIT,
+               set = BUF_INIT, rec = BUF_INIT, out = BUF_INIT;
+    /* message t.M { string x = 1 [json_name "\xff"]; t.E e = 2; string y = 3; }
+     * enum t.E { "\x93" = 1; } */
+    f_str(&field, 1, "x");
+    f_varint(&field, 3, 1);
+    f_varint(&field, 5, PB_T_STRING);
+    f_str(&field, 10, "\xff");
+    f_msg(&msg, 2, &field);
+    buf_reset(&field);
+    f_str(&field, 1, "e");
+    f_varint(&field, 3, 2);
+    f_varint(&field, 5, PB_T_ENUM);
+    f_str(&field, 6, ".t.E");
+    f_msg(&msg, 2, &field);
+    buf_reset(&field);
+    f_str(&field, 1, "y");
+    f_varint(&field, 3, 3);
+    f_varint(&field, 5, PB_T_STRING);
+    f_msg(&msg, 2, &field);
+    f_str(&msg, 1, "M");
+    f_str(&val, 1, "\x93");
+    f_varint(&val, 2, 1);
+    f_str(&en, 1, "E");
+    f_msg(&en, 2, &val);
+    f_str(&file, 2, "t");
+    f_msg(&file, 4, &msg);
+    f_msg(&file, 5, &en);
+    f_msg(&set, 1, &file);
+    struct pb_schema *s = NULL;
+    char *m = NULL;
+    assert_int_equal(pb_schema_baton(set.data, set.len, &s, &m), 0);
+    f_str(&rec, 1, "a");
+    f_varint(&rec, 2, 1);
+    f_str(&rec, 3, "b");
+    assert_int_equal(pb_json_record(s, "t.M", rec.data, rec.len, &out), 0);
+    /* x is kept as unknown, e by number, y as it is */
+    assert_string_equal(out.data, "{\"@type\":\"type.googleapis.com/t.M\",\"e\":1,\"y\":\"b\","
+                                  "\"_unknown\":[{\"field\":1,\"b64\":\"YQ==\"}]}");
+    pb_schema_free(s);
+    struct buf *all[] = {&field, &val, &en, &msg, &file, &set, &rec, &out};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        buf_release(all[i]);
+}
+
 static void test_depth(void **state)
 {
     struct fx *fx = *state;
@@ -706,6 +756,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
+        cmocka_unit_test(test_descriptor_names),
         cmocka_unit_test(test_text_schema_errors),
         cmocka_unit_test(test_baton_schema),
         cmocka_unit_test(test_sample_descriptors),
