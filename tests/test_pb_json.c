@@ -613,9 +613,14 @@ static void test_descriptor_names(void **state)
     assert_string_equal(out.data, "{\"@type\":\"type.googleapis.com/t.M\",\"e\":1,\"y\":\"b\","
                                   "\"_unknown\":[{\"field\":1,\"b64\":\"YQ==\"}]}");
     pb_schema_free(s);
-    struct buf *all[] = {&field, &val, &en, &msg, &file, &set, &rec, &out};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        buf_release(all[i]);
+    buf_release(&field);
+    buf_release(&val);
+    buf_release(&en);
+    buf_release(&msg);
+    buf_release(&file);
+    buf_release(&set);
+    buf_release(&rec);
+    buf_release(&out);
 }
 
 static void test_depth(void **state)
