@@ -330,12 +330,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
-    /* No data to invalidate when attributes change: a version's files never
-     * change and ctl files are read with direct I/O.  (With it on, the
-     * kernel asks GETATTR of every directory at the start of each cached
-     * listing: 6,317 of them in a warm find at 100,000 grants.)  The root's
-     * and ctl/compact's cached listings are dropped by dir_changed. */
-    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
     /* Large values stream in 1 MiB requests (libfuse derives max_pages from
      * max_write; its buffers hold 256 pages). */
     conn->max_write = 1 << 20;
