@@ -4,8 +4,10 @@
 # the store's own filesystem (ext4 here) and to tmpfs, in one run; and the mount
 # once more with directories opened through us (SYNCSTORE_FS_OPENDIR=1: every
 # listing an OPENDIR and a RELEASEDIR, no kernel-cached listings), as before
-# issue 12.
-#   cold = first traversal after the caches are dropped (mount: a fresh mount too)
+# issue 12.  The mount is read-write (ctl/ takes writes); mounted -o ro, the
+# kernel also skips the GETATTR it sends for each directory a traversal lists
+# (after a readdir it marks atime stale unless the whole mount is read-only).
+#   cold = the operation right after the caches are dropped (mount: a fresh mount too)
 #   warm = the same traversal again
 # Plus: cat of one 64 MiB value, and a compaction by `echo > ctl/compact` against
 # the same compaction from the command line.
@@ -70,21 +72,27 @@ fusermount3 -u "$mnt"
 declare -A T
 ops=("find . -type f" "ls -lR" "du -s" "tar cf - . | wc -c" "grep -rl user-0000001 .")
 wheres=(mount opendir ext4 tmpfs)
-for where in "${wheres[@]}"; do
+# Each operation starts cold: caches dropped and, for the mount, a fresh mount.
+start() { # WHERE: drops the caches, (re)mounts, sets dir
+  mountpoint -q "$mnt" && fusermount3 -u "$mnt"
   drop_caches
-  case $where in
+  case $1 in
   mount) "$bin" mount "$work/base" "$mnt" && dir=$mnt/S ;;
   opendir) SYNCSTORE_FS_OPENDIR=1 "$bin" mount "$work/base" "$mnt" && dir=$mnt/S ;;
   ext4) dir=$ext4/S ;;
   tmpfs) dir=$tmpfs/S ;;
   esac
+}
+for where in "${wheres[@]}"; do
   for op in "${ops[@]}"; do
+    start "$where"
     for temp in cold warm; do
       [ -d "$mnt/ctl" ] && before=$(requests)
       T[$where,$temp,$op]=$(time_cmd "$dir" "$op")
       [ -d "$mnt/ctl" ] && R[$where,$temp,$op]=$(request_delta "$before" "$(requests)")
     done
   done
+  start "$where"
   T[$where,cat]=$(time_cmd "$dir" "cat blobs/big")
   mountpoint -q "$mnt" && fusermount3 -u "$mnt"
 done
