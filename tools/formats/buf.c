@@ -66,6 +66,11 @@ int buf_error(const struct buf *b)
     return b->oom ? -ENOMEM : 0;
 }
 
+void buf_fail(struct buf *b)
+{
+    b->oom = 1;
+}
+
 void buf_truncate(struct buf *b, size_t len)
 {
     if (b->oom || len > b->len || !b->data)

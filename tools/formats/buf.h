@@ -35,6 +35,9 @@ void buf_reset(struct buf *b);
 int buf_grow(struct buf *b, size_t extra);
 /* 0, or -ENOMEM when an append since buf_init()/buf_release() ran out of memory. */
 int buf_error(const struct buf *b);
+/* Marks the buffer as out of memory: a writer of its bytes ran out elsewhere
+ * (an allocation of its own), so the bytes are incomplete. */
+void buf_fail(struct buf *b);
 /* Cuts the bytes back to the first len (no more than it holds): an append
  * taken back.  A buffer that ran out of memory stays as it is. */
 void buf_truncate(struct buf *b, size_t len);

@@ -918,6 +918,8 @@ int pb_json_message(const struct pb_schema *s, const struct pb_message *m, const
         rc = -ENOMEM;
     if (rc == -EINVAL)
         buf_truncate(out, mark);
+    if (rc == -ENOMEM)
+        buf_fail(out); /* an allocation of ours failed, not an append: say so */
     return rc;
 }
 
@@ -941,5 +943,8 @@ int pb_json_record(const struct pb_schema *s, const char *name, const void *data
     if (n < 0 || (size_t)n >= sizeof url)
         return -EINVAL;
     struct ctx c = {s, out, 0};
-    return any_json(&c, (const uint8_t *)url, (size_t)n, data, len);
+    rc = any_json(&c, (const uint8_t *)url, (size_t)n, data, len);
+    if (rc == -ENOMEM)
+        buf_fail(out); /* an allocation of ours failed, not an append: say so */
+    return rc;
 }

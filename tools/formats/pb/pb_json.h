@@ -39,14 +39,15 @@
 
 /* Appends the JSON of one message of type m.  Returns 0; -EINVAL when the
  * bytes are not a protobuf message at all (then nothing is appended); or
- * -ENOMEM (buf_error(out)). */
+ * -ENOMEM, and then buf_error(out) says so too (the bytes are incomplete). */
 int pb_json_message(const struct pb_schema *s, const struct pb_message *m, const void *data,
                     size_t len, struct buf *out);
 
 /* Appends a record's message as an Any would show it:
  * {"@type":"type.googleapis.com/<name>", ...fields}.  Returns 0; -ENOENT
  * when the schema does not know the type; -EINVAL when the bytes are not a
- * protobuf message (in both cases nothing is appended); or -ENOMEM. */
+ * protobuf message (in both cases nothing is appended); or -ENOMEM, and then
+ * buf_error(out) says so too. */
 int pb_json_record(const struct pb_schema *s, const char *name, const void *data, size_t len,
                    struct buf *out);
 
