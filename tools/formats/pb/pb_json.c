@@ -59,6 +59,18 @@ static int decodable(const struct pb_msg_field *f, const struct pb_field *w)
     return f->repeated && w->type == PB_LEN && t != PB_LEN;
 }
 
+/* 1 when the bytes read as a protobuf message to their end, else 0. */
+static int is_message(const uint8_t *data, size_t len)
+{
+    struct pb_reader r;
+    struct pb_field w;
+    int rc;
+    pb_reader_init(&r, data, len);
+    while ((rc = pb_next(&r, &w)) == 1)
+        ;
+    return rc == 0;
+}
+
 static const struct pb_msg_field *field_of(const struct pb_message *m, uint32_t number)
 {
     for (size_t i = 0; i < m->n_fields; i++)
@@ -831,14 +843,8 @@ static int any_json(struct ctx *c, const uint8_t *url, size_t url_len, const uin
             buf_adds(b, ",\"value\":");
             rc = message_json(c, m, value, vlen);
         } else {
-            struct pb_reader r;
-            struct pb_field w;
-            pb_reader_init(&r, value, vlen);
-            while ((rc = pb_next(&r, &w)) == 1)
-                ;
             int first = 0;
-            if (rc == 0)
-                rc = fields_json(c, m, value, vlen, &first);
+            rc = is_message(value, vlen) ? fields_json(c, m, value, vlen, &first) : -EINVAL;
         }
         c->depth--;
     }
@@ -880,14 +886,9 @@ static int message_json(struct ctx *c, const struct pb_message *m, const uint8_t
 {
     if (c->depth >= PB_JSON_DEPTH)
         return -EINVAL;
-    struct pb_reader r;
-    struct pb_field w;
+    if (!is_message(data, len))
+        return -EINVAL; /* not a message: the caller keeps its bytes */
     int rc;
-    pb_reader_init(&r, data, len);
-    while ((rc = pb_next(&r, &w)) == 1)
-        ;
-    if (rc < 0)
-        return rc; /* not a message: the caller keeps its bytes */
     size_t mark = c->out->len;
     c->depth++;
     if (m->wkt == PB_WKT_ANY) {
@@ -930,20 +931,14 @@ int pb_json_record(const struct pb_schema *s, const char *name, const void *data
     const struct pb_message *m = pb_schema_message(s, name, strlen(name));
     if (!m)
         return -ENOENT;
-    struct pb_reader r;
-    struct pb_field w;
-    int rc;
-    pb_reader_init(&r, data, len);
-    while ((rc = pb_next(&r, &w)) == 1)
-        ;
-    if (rc < 0)
+    if (!is_message(data, len))
         return -EINVAL;
     char url[512];
     int n = snprintf(url, sizeof url, "%s%s", prefix, name);
     if (n < 0 || (size_t)n >= sizeof url)
         return -EINVAL;
     struct ctx c = {s, out, 0};
-    rc = any_json(&c, (const uint8_t *)url, (size_t)n, data, len);
+    int rc = any_json(&c, (const uint8_t *)url, (size_t)n, data, len);
     if (rc == -ENOMEM)
         buf_fail(out); /* an allocation of ours failed, not an append: say so */
     return rc;

@@ -595,36 +595,37 @@ static int cmp_key(const char *name, size_t len, const char *full)
     return (len > fl) - (len < fl);
 }
 
-const struct pb_message *pb_schema_message(const struct pb_schema *s, const char *name, size_t len)
+/* The index of the name in a sorted array of n entries whose names name_of
+ * gives, or n when it is not there. */
+static size_t find_name(const void *const *arr, size_t n, const char *(*name_of)(const void *),
+                        const char *name, size_t len)
 {
-    size_t lo = 0, hi = s->sorted ? s->n_msgs : 0;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_key(name, len, s->msgs[mid]->name);
+        int c = cmp_key(name, len, name_of(arr[mid]));
         if (!c)
-            return s->msgs[mid];
+            return mid;
         if (c < 0)
             hi = mid;
         else
             lo = mid + 1;
     }
-    return NULL;
+    return n;
+}
+
+const struct pb_message *pb_schema_message(const struct pb_schema *s, const char *name, size_t len)
+{
+    size_t n = s->sorted ? s->n_msgs : 0;
+    size_t i = find_name((const void *const *)s->msgs, n, msg_name, name, len);
+    return i < n ? s->msgs[i] : NULL;
 }
 
 const struct pb_enum *pb_schema_enum(const struct pb_schema *s, const char *name, size_t len)
 {
-    size_t lo = 0, hi = s->sorted ? s->n_enums : 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_key(name, len, s->enums[mid]->name);
-        if (!c)
-            return s->enums[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    size_t n = s->sorted ? s->n_enums : 0;
+    size_t i = find_name((const void *const *)s->enums, n, enum_name, name, len);
+    return i < n ? s->enums[i] : NULL;
 }
 
 int pb_schema_baton(const void *descriptors, size_t len, struct pb_schema **out, char **msg)
