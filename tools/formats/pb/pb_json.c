@@ -6,7 +6,8 @@
  * shows its occurrences (a repeated field's elements need not be adjacent),
  * and whatever no declared field showed is kept in "_unknown".  A value that
  * fails to render is cut back out of the buffer and its wire field stays
- * unknown, so a bad nested message costs that field, never the record.
+ * unknown, so a bad nested message costs that field, never the record.  The
+ * well-known types' own forms are in pb_json_wkt.c.
  */
 #include "pb_json.h"
 
@@ -16,17 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "pb_json_i.h"
 #include "pb_wire.h"
 
-struct ctx {
-    const struct pb_schema *s;
-    struct buf *out;
-    int depth;
-};
-
-static enum pb_wire_type wire_of(enum pb_type t)
+enum pb_wire_type pbj_wire_of(enum pb_type t)
 {
     switch (t) {
     case PB_T_DOUBLE:
@@ -48,12 +43,12 @@ static enum pb_wire_type wire_of(enum pb_type t)
 
 /* A declared field can show this wire field: its type is resolved, and the
  * wire type is its own (or LEN for a packed repeated number). */
-static int decodable(const struct pb_msg_field *f, const struct pb_field *w)
+int pbj_decodable(const struct pb_msg_field *f, const struct pb_field *w)
 {
     if (f->type == PB_T_GROUP || (f->type == PB_T_MESSAGE && !f->message) ||
         (f->type_name && f->type != PB_T_MESSAGE && !f->enumt))
         return 0;
-    enum pb_wire_type t = wire_of(f->type);
+    enum pb_wire_type t = pbj_wire_of(f->type);
     if (w->type == t)
         return 1;
     return f->repeated && w->type == PB_LEN && t != PB_LEN;
@@ -71,7 +66,7 @@ static int is_message(const uint8_t *data, size_t len)
     return rc == 0;
 }
 
-static const struct pb_msg_field *field_of(const struct pb_message *m, uint32_t number)
+const struct pb_msg_field *pbj_field_of(const struct pb_message *m, uint32_t number)
 {
     for (size_t i = 0; i < m->n_fields; i++)
         if (m->fields[i].number == number)
@@ -87,26 +82,6 @@ static const struct pb_msg_field *field_of(const struct pb_message *m, uint32_t 
  * A wire field a declared field showed is marked used; the others are the
  * message's "_unknown". */
 
-struct wire {
-    struct pb_field f;
-    int used;
-};
-
-struct wire_pos {
-    uint32_t number;
-    size_t at; /* index in wire order */
-};
-
-#define INDEX_INLINE 16
-
-struct wire_index {
-    struct wire *w;
-    struct wire_pos *pos;
-    size_t n;
-    struct wire w_inline[INDEX_INLINE]; /* small messages need no allocation */
-    struct wire_pos pos_inline[INDEX_INLINE];
-};
-
 static int cmp_pos(const void *a, const void *b)
 {
     const struct wire_pos *x = a, *y = b;
@@ -115,7 +90,7 @@ static int cmp_pos(const void *a, const void *b)
     return (x->at > y->at) - (x->at < y->at);
 }
 
-static void index_free(struct wire_index *ix)
+void pbj_index_free(struct wire_index *ix)
 {
     if (ix->w != ix->w_inline)
         free(ix->w);
@@ -126,7 +101,7 @@ static void index_free(struct wire_index *ix)
 }
 
 /* 0, -EINVAL when the bytes are not a message, or -ENOMEM. */
-static int index_build(struct wire_index *ix, const uint8_t *data, size_t len)
+int pbj_index_build(struct wire_index *ix, const uint8_t *data, size_t len)
 {
     struct pb_reader r;
     struct pb_field f;
@@ -287,7 +262,7 @@ static int message_json(struct ctx *c, const struct pb_message *m, const uint8_t
 
 /* Appends the JSON of one value of field f: a wire field that is not a
  * packed run.  -EINVAL when it cannot be shown as f's type. */
-static int value_json(struct ctx *c, const struct pb_msg_field *f, const struct pb_field *w)
+int pbj_value_json(struct ctx *c, const struct pb_msg_field *f, const struct pb_field *w)
 {
     switch (f->type) {
     case PB_T_STRING:
@@ -309,13 +284,13 @@ static int value_json(struct ctx *c, const struct pb_msg_field *f, const struct 
 
 /* The JSON of a field's default value: for a map entry without its key or
  * value, as protobuf reads it. */
-static int default_json(struct ctx *c, const struct pb_msg_field *f)
+int pbj_default_json(struct ctx *c, const struct pb_msg_field *f)
 {
     static const uint8_t none[1];
-    struct pb_field w = {.number = f->number, .type = wire_of(f->type), .data = none, .len = 0};
-    if (!decodable(f, &w))
+    struct pb_field w = {.number = f->number, .type = pbj_wire_of(f->type), .data = none, .len = 0};
+    if (!pbj_decodable(f, &w))
         return -EINVAL;
-    return value_json(c, f, &w);
+    return pbj_value_json(c, f, &w);
 }
 
 /* Appends the elements of one packed run, comma-separated after *n others. */
@@ -323,7 +298,7 @@ static int packed_json(struct ctx *c, const struct pb_msg_field *f, const struct
                        size_t *n)
 {
     const uint8_t *p = w->data, *end = w->data + w->len;
-    size_t width = wire_of(f->type) == PB_I64 ? 8 : wire_of(f->type) == PB_I32 ? 4 : 0;
+    size_t width = pbj_wire_of(f->type) == PB_I64 ? 8 : pbj_wire_of(f->type) == PB_I32 ? 4 : 0;
     while (p < end) {
         uint64_t u = 0;
         if (width) {
@@ -354,7 +329,7 @@ static int map_key(struct ctx *c, const struct pb_msg_field *k, const struct pb_
          * them) refuse it: such an entry is kept as bytes instead */
         if (memchr(w->data, '\0', w->len))
             return -EINVAL;
-        return value_json(c, k, w);
+        return pbj_value_json(c, k, w);
     case PB_T_BOOL:
     case PB_T_INT32:
     case PB_T_INT64:
@@ -395,21 +370,21 @@ static int map_key(struct ctx *c, const struct pb_msg_field *k, const struct pb_
 static int entry_read(const struct pb_message *e, const struct pb_field *w, struct pb_field *k,
                       struct pb_field *v, int *has_v)
 {
-    const struct pb_msg_field *kf = field_of(e, 1), *vf = field_of(e, 2);
-    if (!kf || !vf || !decodable(vf, &(struct pb_field){.type = wire_of(vf->type)}))
+    const struct pb_msg_field *kf = pbj_field_of(e, 1), *vf = pbj_field_of(e, 2);
+    if (!kf || !vf || !pbj_decodable(vf, &(struct pb_field){.type = pbj_wire_of(vf->type)}))
         return -EINVAL;
     static const uint8_t none[1];
-    *k = (struct pb_field){.number = 1, .type = wire_of(kf->type), .data = none};
+    *k = (struct pb_field){.number = 1, .type = pbj_wire_of(kf->type), .data = none};
     int has_k = 0, rc;
     *has_v = 0;
     struct pb_reader r;
     struct pb_field f;
     pb_reader_init(&r, w->data, w->len);
     while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 1 && f.type == wire_of(kf->type) && !has_k) {
+        if (f.number == 1 && f.type == pbj_wire_of(kf->type) && !has_k) {
             *k = f;
             has_k = 1;
-        } else if (f.number == 2 && f.type == wire_of(vf->type) && !*has_v) {
+        } else if (f.number == 2 && f.type == pbj_wire_of(vf->type) && !*has_v) {
             *v = f;
             *has_v = 1;
         } else {
@@ -420,18 +395,18 @@ static int entry_read(const struct pb_message *e, const struct pb_field *w, stru
 }
 
 /* One map entry "key":value. */
-static int map_entry_json(struct ctx *c, const struct pb_message *e, const struct pb_field *w)
+int pbj_map_entry_json(struct ctx *c, const struct pb_message *e, const struct pb_field *w)
 {
     struct pb_field k, v;
     int has_v;
     if (entry_read(e, w, &k, &v, &has_v))
         return -EINVAL;
-    int rc = map_key(c, field_of(e, 1), &k);
+    int rc = map_key(c, pbj_field_of(e, 1), &k);
     if (rc)
         return rc;
     buf_addc(c->out, ':');
-    const struct pb_msg_field *vf = field_of(e, 2);
-    return has_v ? value_json(c, vf, &v) : default_json(c, vf);
+    const struct pb_msg_field *vf = pbj_field_of(e, 2);
+    return has_v ? pbj_value_json(c, vf, &v) : pbj_default_json(c, vf);
 }
 
 /* A map entry's key, for finding entries of the same key. */
@@ -457,7 +432,7 @@ static int cmp_entry_key(const void *a, const void *b)
 /* Of a map's entries with one key, protobuf keeps the last: marks the
  * earlier ones (used = -1) so they are not shown as the key's value (they
  * go to "_unknown").  Returns how many were marked, or -ENOMEM. */
-static long map_supersede(const struct pb_msg_field *f, struct wire_index *ix, size_t lo, size_t hi)
+long pbj_map_supersede(const struct pb_msg_field *f, struct wire_index *ix, size_t lo, size_t hi)
 {
     if (hi <= lo)
         return 0;
@@ -469,7 +444,7 @@ static long map_supersede(const struct pb_msg_field *f, struct wire_index *ix, s
         struct pb_field k, v;
         int has_v;
         struct wire *w = index_at(ix, p);
-        if (!decodable(f, &w->f) || entry_read(f->message, &w->f, &k, &v, &has_v))
+        if (!pbj_decodable(f, &w->f) || entry_read(f->message, &w->f, &k, &v, &has_v))
             continue; /* it will fail to show, and be kept as it is */
         keys[n++] = k.type == PB_LEN ? (struct entry_key){k.data, k.len, 0, p}
                                      : (struct entry_key){NULL, 0, k.u64, p};
@@ -506,7 +481,7 @@ static int field_json(struct ctx *c, const struct pb_msg_field *f, struct wire_i
     size_t lo, hi, cand = 0, last = 0;
     index_range(ix, f->number, &lo, &hi);
     for (size_t p = lo; p < hi; p++)
-        if (decodable(f, &index_at(ix, p)->f)) {
+        if (pbj_decodable(f, &index_at(ix, p)->f)) {
             cand++;
             last = p;
         }
@@ -516,7 +491,7 @@ static int field_json(struct ctx *c, const struct pb_msg_field *f, struct wire_i
     int rc, map = f->message && f->message->map_entry;
     field_name(c, f, *first);
     if (f->repeated) {
-        if (map && map_supersede(f, ix, lo, hi) < 0)
+        if (map && pbj_map_supersede(f, ix, lo, hi) < 0)
             return -ENOMEM;
         buf_addc(b, map ? '{' : '[');
         size_t n = 0;
@@ -524,14 +499,15 @@ static int field_json(struct ctx *c, const struct pb_msg_field *f, struct wire_i
             struct wire *w = index_at(ix, p);
             if (w->used < 0)
                 w->used = 0; /* superseded: kept in "_unknown" */
-            else if (decodable(f, &w->f)) {
+            else if (pbj_decodable(f, &w->f)) {
                 size_t mark = b->len, before = n;
-                if (w->f.type == PB_LEN && wire_of(f->type) != PB_LEN) {
+                if (w->f.type == PB_LEN && pbj_wire_of(f->type) != PB_LEN) {
                     rc = packed_json(c, f, &w->f, &n); /* its elements bring their commas */
                 } else {
                     if (n++)
                         buf_addc(b, ',');
-                    rc = map ? map_entry_json(c, f->message, &w->f) : value_json(c, f, &w->f);
+                    rc = map ? pbj_map_entry_json(c, f->message, &w->f)
+                             : pbj_value_json(c, f, &w->f);
                 }
                 if (rc == -ENOMEM || buf_error(b))
                     return -ENOMEM;
@@ -556,7 +532,7 @@ static int field_json(struct ctx *c, const struct pb_msg_field *f, struct wire_i
          * their bytes one after the other */
         struct buf merged = BUF_INIT;
         for (size_t p = lo; p < hi; p++)
-            if (decodable(f, &index_at(ix, p)->f))
+            if (pbj_decodable(f, &index_at(ix, p)->f))
                 buf_add(&merged, index_at(ix, p)->f.data, index_at(ix, p)->f.len);
         rc = buf_error(&merged)
                  ? -ENOMEM
@@ -564,11 +540,11 @@ static int field_json(struct ctx *c, const struct pb_msg_field *f, struct wire_i
         buf_release(&merged);
         if (rc == 0)
             for (size_t p = lo; p < hi; p++)
-                if (decodable(f, &index_at(ix, p)->f))
+                if (pbj_decodable(f, &index_at(ix, p)->f))
                     index_at(ix, p)->used = 1;
     } else {
         /* a scalar: the last one is its value; earlier ones stay unknown */
-        rc = value_json(c, f, &index_at(ix, last)->f);
+        rc = pbj_value_json(c, f, &index_at(ix, last)->f);
         if (rc == 0)
             index_at(ix, last)->used = 1;
     }
@@ -627,200 +603,14 @@ static int fields_json(struct ctx *c, const struct pb_message *m, const uint8_t 
                        int *first)
 {
     struct wire_index ix;
-    int rc = index_build(&ix, data, len);
+    int rc = pbj_index_build(&ix, data, len);
     for (size_t i = 0; i < m->n_fields && !rc; i++)
         if (!m->fields[i].hidden)
             rc = field_json(c, &m->fields[i], &ix, first);
     if (!rc)
         rc = unknown_json(c, &ix, first);
-    index_free(&ix);
+    pbj_index_free(&ix);
     return rc;
-}
-
-/* ---- Well-known types ---- */
-
-/* Reads a message that may hold only fields 1..n, each of the wire type
- * types[i-1] and at most once: -EINVAL otherwise. */
-static int wkt_read(const uint8_t *data, size_t len, const enum pb_wire_type *types, uint32_t n,
-                    struct pb_field *out, int *has)
-{
-    struct pb_reader r;
-    struct pb_field w;
-    int rc;
-    memset(has, 0, sizeof(*has) * n);
-    pb_reader_init(&r, data, len);
-    while ((rc = pb_next(&r, &w)) == 1) {
-        if (w.number > n || w.type != types[w.number - 1] || has[w.number - 1])
-            return -EINVAL;
-        out[w.number - 1] = w;
-        has[w.number - 1] = 1;
-    }
-    return rc;
-}
-
-int pb_json_timestamp(struct buf *b, int64_t secs, int64_t nanos)
-{
-    /* google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31 */
-    if (nanos < 0 || nanos > 999999999 || secs < -62135596800LL || secs > 253402300799LL)
-        return -EINVAL;
-    time_t tt = (time_t)secs;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm))
-        return -EINVAL;
-    buf_addf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (nanos % 1000000 == 0 && nanos)
-        buf_addf(b, ".%03dZ\"", (int)(nanos / 1000000));
-    else if (nanos % 1000 == 0 && nanos)
-        buf_addf(b, ".%06dZ\"", (int)(nanos / 1000));
-    else if (nanos)
-        buf_addf(b, ".%09dZ\"", (int)nanos);
-    else
-        buf_adds(b, "Z\"");
-    return buf_error(b);
-}
-
-static int duration_json(struct buf *b, int64_t secs, int64_t nanos)
-{
-    if (secs < -315576000000LL || secs > 315576000000LL || nanos < -999999999 ||
-        nanos > 999999999 || (secs > 0 && nanos < 0) || (secs < 0 && nanos > 0))
-        return -EINVAL;
-    const char *sign = secs < 0 || nanos < 0 ? "-" : "";
-    uint64_t s = secs < 0 ? (uint64_t)-secs : (uint64_t)secs;
-    int64_t ns = nanos < 0 ? -nanos : nanos;
-    buf_addf(b, "\"%s%" PRIu64, sign, s);
-    if (ns % 1000000 == 0 && ns)
-        buf_addf(b, ".%03d", (int)(ns / 1000000));
-    else if (ns % 1000 == 0 && ns)
-        buf_addf(b, ".%06d", (int)(ns / 1000));
-    else if (ns)
-        buf_addf(b, ".%09d", (int)ns);
-    buf_adds(b, "s\"");
-    return buf_error(b);
-}
-
-static int wkt_json(struct ctx *c, const struct pb_message *m, const uint8_t *data, size_t len)
-{
-    static const enum pb_wire_type two_varints[] = {PB_VARINT, PB_VARINT};
-    static const enum pb_wire_type value_types[] = {PB_VARINT, PB_I64, PB_LEN,
-                                                    PB_VARINT, PB_LEN, PB_LEN};
-    struct pb_field f[6] = {{0}};
-    int has[6] = {0};
-    struct buf *b = c->out;
-    switch (m->wkt) {
-    case PB_WKT_TIMESTAMP:
-    case PB_WKT_DURATION: {
-        if (wkt_read(data, len, two_varints, 2, f, has))
-            return -EINVAL;
-        int64_t secs = has[0] ? (int64_t)f[0].u64 : 0;
-        int64_t nanos = has[1] ? (int32_t)(uint32_t)f[1].u64 : 0;
-        return m->wkt == PB_WKT_TIMESTAMP ? pb_json_timestamp(b, secs, nanos)
-                                          : duration_json(b, secs, nanos);
-    }
-    case PB_WKT_VALUE: {
-        if (wkt_read(data, len, value_types, 6, f, has))
-            return -EINVAL;
-        int kinds = has[0] + has[1] + has[2] + has[3] + has[4] + has[5];
-        if (kinds != 1)
-            return -EINVAL; /* a Value holds exactly one kind */
-        if (has[1]) {
-            double d;
-            memcpy(&d, &f[1].u64, sizeof d);
-            if (!isfinite(d))
-                return -EINVAL; /* JSON has no such number; as a string it would be one */
-        }
-        for (uint32_t i = 0; i < 6; i++) {
-            const struct pb_msg_field *d = field_of(m, i + 1);
-            if (has[i] && d && decodable(d, &f[i]))
-                return value_json(c, d, &f[i]);
-        }
-        return -EINVAL;
-    }
-    case PB_WKT_WRAPPER: {
-        const struct pb_msg_field *d = field_of(m, 1);
-        if (!d || d->repeated || !decodable(d, &(struct pb_field){.type = wire_of(d->type)}))
-            return -EINVAL;
-        enum pb_wire_type t = wire_of(d->type);
-        if (wkt_read(data, len, &t, 1, f, has))
-            return -EINVAL;
-        return has[0] ? value_json(c, d, &f[0]) : default_json(c, d);
-    }
-    case PB_WKT_STRUCT:
-    case PB_WKT_LIST_VALUE: {
-        /* every entry or element must show: an object or array has no
-         * room for unknown fields */
-        const struct pb_msg_field *d = field_of(m, 1);
-        int is_struct = m->wkt == PB_WKT_STRUCT;
-        if (!d || !d->repeated || d->type != PB_T_MESSAGE || !d->message ||
-            is_struct != d->message->map_entry)
-            return -EINVAL;
-        struct pb_reader r;
-        struct pb_field w;
-        int rc;
-        size_t n = 0;
-        if (is_struct) {
-            /* a key twice would be an object with a name twice, of which
-             * readers keep one: such a Struct is kept as bytes */
-            struct wire_index ix;
-            if ((rc = index_build(&ix, data, len)) != 0)
-                return rc;
-            long dups = map_supersede(d, &ix, 0, ix.n);
-            index_free(&ix);
-            if (dups)
-                return dups < 0 ? -ENOMEM : -EINVAL;
-        }
-        buf_addc(b, is_struct ? '{' : '[');
-        pb_reader_init(&r, data, len);
-        while ((rc = pb_next(&r, &w)) == 1) {
-            if (w.number != 1 || w.type != PB_LEN)
-                return -EINVAL;
-            if (n++)
-                buf_addc(b, ',');
-            rc = is_struct ? map_entry_json(c, d->message, &w) : value_json(c, d, &w);
-            if (rc)
-                return rc;
-        }
-        if (rc < 0)
-            return rc;
-        buf_addc(b, is_struct ? '}' : ']');
-        return buf_error(b);
-    }
-    case PB_WKT_EMPTY:
-        if (len)
-            return -EINVAL; /* fields Empty does not have: shown as bytes */
-        buf_adds(b, "{}");
-        return buf_error(b);
-    case PB_WKT_FIELD_MASK: {
-        struct pb_reader r;
-        struct pb_field w;
-        int rc;
-        size_t n = 0;
-        buf_addc(b, '"');
-        pb_reader_init(&r, data, len);
-        while ((rc = pb_next(&r, &w)) == 1) {
-            if (w.number != 1 || w.type != PB_LEN || !utf8_valid(w.data, w.len))
-                return -EINVAL;
-            if (n++)
-                buf_addc(b, ',');
-            for (size_t i = 0; i < w.len; i++) {
-                unsigned char ch = w.data[i];
-                if (ch == '_' && i + 1 < w.len && w.data[i + 1] >= 'a' && w.data[i + 1] <= 'z') {
-                    buf_addc(b, (char)(w.data[++i] - 'a' + 'A'));
-                } else if (ch < 0x20 || ch == '"' || ch == '\\' || ch == '_') {
-                    return -EINVAL; /* not a path protojson can print */
-                } else {
-                    buf_addc(b, (char)ch);
-                }
-            }
-        }
-        if (rc < 0)
-            return rc;
-        buf_addc(b, '"');
-        return buf_error(b);
-    }
-    default:
-        return -EINVAL;
-    }
 }
 
 /* ---- Any ---- */
@@ -868,7 +658,7 @@ static int any_field_json(struct ctx *c, const struct pb_message *m, const uint8
     static const enum pb_wire_type types[] = {PB_LEN, PB_LEN};
     struct pb_field f[2] = {{0}};
     int has[2] = {0};
-    if (wkt_read(data, len, types, 2, f, has) || !has[0] || !f[0].len ||
+    if (pbj_wkt_read(data, len, types, 2, f, has) || !has[0] || !f[0].len ||
         !utf8_valid(f[0].data, f[0].len)) {
         int first = 1;
         buf_addc(c->out, '{');
@@ -894,7 +684,7 @@ static int message_json(struct ctx *c, const struct pb_message *m, const uint8_t
     if (m->wkt == PB_WKT_ANY) {
         rc = any_field_json(c, m, data, len);
     } else if (m->wkt != PB_WKT_NONE) {
-        rc = wkt_json(c, m, data, len);
+        rc = pbj_wkt_json(c, m, data, len);
     } else {
         int first = 1;
         buf_addc(c->out, '{');
