@@ -1,18 +1,19 @@
 /*
  * ctl_stats.c - the /ctl/stats text: the store's and the mount's figures.
  *
- * One JSON object (SPEC "ctl/stats"), made whole at each open of the file:
- * the store's path, this mount's compactions, versions and inodes, its FUSE
- * requests (count and total microseconds per kind, requests.c), RocksDB's
- * size figures, and per sync its approximate size, its compactions (with the
- * method of the latest finished one: "copy", "stream" or null) and the old
- * versions it pins.  The engine is read without fs->lock, which every
- * FUSE request takes; the mount's own figures are read under it.
+ * One JSON object (SPEC "ctl/stats"), made whole at each lookup of the file:
+ * the store's path, this mount's compactions, versions and inodes, its value
+ * cache (values.c), the heap as the allocator sees it, its FUSE requests (count and total
+ * microseconds per kind, requests.c), RocksDB's size figures, and per sync its approximate size,
+ * its compactions (with the method of the latest finished one: "copy", "stream" or null) and the
+ * old versions it pins.  The engine is read without fs->lock, which every FUSE request takes; the
+ * mount's own figures are read under it.
  */
 #include "engine_admin.h"
 #include "fs_i.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,11 +90,18 @@ int stats_text(struct fs *fs, char **out, size_t *len)
     fprintf(f,
             ",\"compactions\":{\"done\":%llu,\"failed\":%llu,\"running\":%llu},"
             "\"versions\":{\"current\":%zu,\"old_pinned\":%zu,\"oldest_old_seconds\":%.1f},"
-            "\"inodes\":%zu,\"inode_bytes\":%zu,",
+            "\"inodes\":%zu,\"inode_bytes\":%zu,"
+            "\"value_cache\":{\"values\":%zu,\"bytes\":%zu,\"hits\":%llu,\"misses\":%llu},",
             (unsigned long long)fs->compactions_done, (unsigned long long)fs->compactions_failed,
             (unsigned long long)fs->compactions_running, versions, superseded, oldest,
-            fs->table_count, fs->node_bytes + fs->table_size * sizeof(struct node *));
+            fs->table_count, fs->node_bytes + fs->table_size * sizeof(struct node *),
+            values_count(fs), fs->value_bytes, (unsigned long long)fs->value_hits,
+            (unsigned long long)fs->value_misses);
     pthread_mutex_unlock(&fs->lock);
+    /* the allocator's view of the daemon's heap, all arenas (glibc) */
+    struct mallinfo2 mi = mallinfo2();
+    fprintf(f, "\"heap\":{\"in_use\":%zu,\"free\":%zu,\"mmapped\":%zu},", mi.uordblks + mi.hblkhd,
+            mi.fordblks, mi.hblkhd);
     fputs("\"requests\":{", f);
     for (int r = 0; r < FS_REQ_COUNT; r++)
         fprintf(f, "%s\"%s\":{\"count\":%llu,\"us\":%llu}", r ? "," : "",

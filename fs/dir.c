@@ -78,7 +78,17 @@ static int dir_add(struct dir_out *o, const char *name, enum kind kind, struct v
         if (want > o->size - o->used)
             return 0;
         struct node *n = NULL;
-        if (fixed_ino) {
+        int ctl_file = kind == K_COMPACT_FILE || kind == K_DELETE_FILE || kind == K_CTL_STATS;
+        if (ctl_file) {
+            /* no node (and no lookup) for it: its text is made at the lookup
+             * of its name (file.c), which a reader of it sends */
+            e.attr.st_mode = S_IFREG;
+            e.attr.st_ino = 1; /* readdir(3) skips an entry of inode 0 */
+            fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, name, &e, next);
+            o->used += want;
+            h->next_off = next;
+            return 1;
+        } else if (fixed_ino) {
             n = node_of_ino(fs, fixed_ino);
         } else {
             /* The analyzer loses fs through the ino <-> pointer casts above. */
@@ -370,14 +380,14 @@ static void dir_list_ctl(struct dir_out *o)
     static const char *names[] = {"compact", "delete", "stats"};
     struct fs *fs = o->fs;
     struct dir_handle *h = o->h;
-    struct node *nodes[] = {&fs->ctl_compact, &fs->ctl_delete, &fs->ctl_stats};
+    static const enum kind kinds[] = {K_CTL_COMPACT, K_CTL_DELETE, K_CTL_STATS};
+    const fuse_ino_t inos[] = {node_ino(fs, &fs->ctl_compact), node_ino(fs, &fs->ctl_delete), 0};
     for (int i = 0; i < 3; i++) {
         if (h->next_off != 2 + i)
             continue;
         if (h->next_off < o->skip)
             h->next_off++;
-        else if (!dir_add(o, names[i], nodes[i]->kind, NULL, NULL, NULL, 0, 0,
-                          node_ino(fs, nodes[i])))
+        else if (!dir_add(o, names[i], kinds[i], NULL, NULL, NULL, 0, 0, inos[i]))
             return; /* full */
     }
 }

@@ -1,12 +1,24 @@
 /*
- * file.c - open files: a key's value, or the text of a ctl file.
+ * file.c - files: reads of data values and ctl texts; opens and creates.
  *
- * A data file reads through the snapshot of its version, taken at open: its
- * value is pinned (no copy) at the first read that reaches us, and every later
- * read of that open file is served from it; with the page cache kept, a warm
- * open never reads at all.  A status or stats file holds the text made at
- * open (direct I/O: the text changes from open to open).  Creating a ctl file
- * (the shell's `>`) opens it for the write that runs the operation.
+ * No file has an open handle.  Where the kernel supports it (Linux 3.14+:
+ * FUSE_CAP_NO_OPEN_SUPPORT), open answers ENOSYS once and the kernel then
+ * opens and releases every file itself, which saves an OPEN and a RELEASE per
+ * file read; mounted with -o strict_open, every open reaches us (and an open
+ * for writing of a data file fails there with EROFS) at that cost.  Either
+ * way a read needs only its inode:
+ *
+ *  - A data file reads its key at its version's snapshot (values.c), so every
+ *    read of one inode sees one value; the kernel keeps its pages (the value
+ *    never changes).  An open for writing that the kernel made alone still
+ *    writes nothing: a write or a truncation answers EROFS (ops.c).
+ *  - A ctl file's text (a status, the stats) is made when its name is looked
+ *    up and kept in its node, a new node at each lookup (nodes.c): a reader
+ *    sees one text from the first byte to the last, of the size stat showed,
+ *    and the next open of the path gets the text of then.
+ *
+ * Creating a ctl file (the shell's `>` for a sync the base does not hold)
+ * makes its node for the write that runs the operation.
  */
 #include "fs_i.h"
 
@@ -15,75 +27,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct open_file {
-    struct open_file *prev, *next; /* fs->files: freed at exit if still open */
-    /* K_FILE: the value, pinned at the first read that reaches us and then
-     * served to every read of this open file. */
-    pthread_mutex_t pin_lock;
-    struct snapref *snap; /* the version's snapshot at open */
-    struct node *node;
-    engine_value *value;
-    const char *data;
-    size_t len;
-    char *text; /* ctl files: the status or stats text at open */
-    struct version *ver;
-};
-
-static void file_track(struct fs *fs, struct open_file *h)
+int file_ctl_node(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                  struct node **out)
 {
-    pthread_mutex_lock(&fs->lock);
-    FS_LINK(fs->files, h);
-    pthread_mutex_unlock(&fs->lock);
-}
-
-static void file_free(struct fs *fs, struct open_file *h)
-{
-    engine_value_free(h->value);
-    pthread_mutex_lock(&fs->lock);
-    FS_UNLINK(fs->files, h);
-    if (h->node) {
-        pthread_mutex_destroy(&h->pin_lock);
-        version_snap_put(fs, h->snap);
-    }
-    pthread_mutex_unlock(&fs->lock);
-    free(h->text);
-    free(h);
-}
-
-void file_free_all(struct fs *fs)
-{
-    while (fs->files)
-        file_free(fs, fs->files);
-}
-
-static void file_open_ctl(fuse_req_t req, struct fs *fs, struct node *n, struct fuse_file_info *fi)
-{
-    int writing = (fi->flags & O_ACCMODE) != O_RDONLY;
-    if (writing && (n->kind == K_CTL_STATS || !ctl_may_write(req, fs))) {
-        fuse_reply_err(req, EACCES);
-        return;
-    }
-    struct open_file *h = calloc(1, sizeof *h);
-    if (!h) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
     int rc = 0;
-    if (n->kind == K_CTL_STATS)
-        rc = stats_text(fs, &h->text, &h->len);
-    else if (n->kind == K_COMPACT_FILE)
-        rc = status_text(fs, n->prefix, &h->text, &h->len);
-    if (rc) {
-        free(h);
-        fuse_reply_err(req, fs_errno(rc));
-        return;
-    }
-    h->data = h->text;
-    file_track(fs, h);
-    fi->fh = (uint64_t)(uintptr_t)h;
-    fi->direct_io = 1; /* status text changes from read to read */
-    fi->nonseekable = 0;
-    fuse_reply_open(req, fi);
+    if (kind == K_CTL_STATS)
+        rc = stats_text(fs, &text, &len);
+    else if (kind == K_COMPACT_FILE)
+        rc = status_text(fs, name, &text, &len);
+    if (rc)
+        return rc == -ENOMEM ? ENOMEM : fs_errno(rc);
+    pthread_mutex_lock(&fs->lock);
+    *out = node_new_ctl(fs, parent, name, kind, text, len);
+    pthread_mutex_unlock(&fs->lock);
+    free(text);
+    return *out ? 0 : ENOMEM;
 }
 
 void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -91,89 +52,60 @@ void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     FS_REQUEST(req, FS_REQ_OPEN);
     struct fs *fs = fs_of(req);
     struct node *n = node_of_ino(fs, ino);
-    if (n->kind != K_FILE) {
-        if (node_is_dir(n))
-            fuse_reply_err(req, EISDIR);
-        else
-            file_open_ctl(req, fs, n, fi);
+    if (node_is_dir(n)) {
+        fuse_reply_err(req, EISDIR);
         return;
     }
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+    if (fs->no_open) {
+        /* the kernel opens this and every later file itself */
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
+    int writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+    if (writing && n->kind == K_FILE) {
         fuse_reply_err(req, EROFS);
         return;
     }
-    struct snapref *s = version_snap_of(fs, n);
-    if (!s) {
-        fuse_reply_err(req, ESTALE);
+    if (writing && (n->kind == K_CTL_STATS || !ctl_may_write(req, fs))) {
+        fuse_reply_err(req, EACCES);
         return;
     }
-    struct open_file *h = calloc(1, sizeof *h);
-    if (!h) {
-        version_snap_release(fs, s);
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    pthread_mutex_init(&h->pin_lock, NULL);
-    h->snap = s;
-    h->node = n; /* the kernel holds the inode while the file is open */
-    h->ver = n->ver;
-    file_track(fs, h);
-    fi->fh = (uint64_t)(uintptr_t)h;
-    fi->keep_cache = 1; /* a versioned file never changes */
+    fi->fh = 0;
+    fi->keep_cache = 1; /* a data value and a ctl node's text never change */
     fuse_reply_open(req, fi);
-}
-
-/* Pins the value of an open data file once; returns 0 or an errno. */
-static int file_pin_value(struct fs *fs, struct open_file *h)
-{
-    int err = 0;
-    pthread_mutex_lock(&h->pin_lock);
-    if (!h->value) {
-        struct node *n = h->node;
-        char disk[ENGINE_DISK_KEY_MAX];
-        size_t dl = engine_key_encode(disk, n->ver->sync_id, n->bucket, n->prefix, n->prefix_len);
-        int rc = engine_value_get(fs->e, h->snap->snap, disk, dl, &h->value, NULL);
-        if (rc)
-            err = rc == -ENOENT ? ESTALE : fs_errno(rc);
-        else
-            h->data = engine_value_data(h->value, &h->len);
-    }
-    pthread_mutex_unlock(&h->pin_lock);
-    return err;
 }
 
 void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     FS_REQUEST(req, FS_REQ_READ);
+    (void)fi;
     struct fs *fs = fs_of(req);
-    (void)ino;
-    struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
-    if (version_expired(fs, h->ver)) {
-        fuse_reply_err(req, ESTALE);
+    struct node *n = node_of_ino(fs, ino);
+    if (off < 0) {
+        fuse_reply_err(req, EINVAL);
         return;
     }
-    if (h->node) {
-        int err = file_pin_value(fs, h);
-        if (err) {
-            fuse_reply_err(req, err);
-            return;
-        }
-    }
-    if (off < 0 || (size_t)off >= h->len) {
-        fuse_reply_buf(req, NULL, 0);
+    if (n->kind != K_FILE) { /* a ctl file: its text */
+        size_t len = n->size, at = (size_t)off < len ? (size_t)off : len;
+        fuse_reply_buf(req, n->text + at, len - at < size ? len - at : size);
         return;
     }
-    size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
-    fuse_reply_buf(req, h->data + off, n);
+    struct value_ref v;
+    int err = value_get(fs, n, (uint64_t)off + size, &v);
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    size_t at = (size_t)off < v.len ? (size_t)off : v.len;
+    fuse_reply_buf(req, v.data + at, v.len - at < size ? v.len - at : size);
+    value_put(fs, &v);
 }
 
 void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     FS_REQUEST(req, FS_REQ_RELEASE);
     (void)ino;
-    struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
-    if (h)
-        file_free(fs_of(req), h);
+    (void)fi;
     fuse_reply_err(req, 0);
 }
 
@@ -198,28 +130,18 @@ void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
         fuse_reply_err(req, EINVAL);
         return;
     }
-    pthread_mutex_lock(&fs->lock);
-    struct node *n =
-        node_get(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL, NULL,
-                 name, strlen(name), 0);
-    pthread_mutex_unlock(&fs->lock);
-    struct open_file *h = calloc(1, sizeof *h);
-    if (!n || !h) {
-        free(h);
-        if (n) { /* the kernel will never know it */
-            pthread_mutex_lock(&fs->lock);
-            node_forget(fs, n, 1);
-            pthread_mutex_unlock(&fs->lock);
-        }
-        fuse_reply_err(req, ENOMEM);
+    struct node *n = NULL;
+    int err =
+        file_ctl_node(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, &n);
+    if (err) {
+        fuse_reply_err(req, err);
         return;
     }
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = node_ino(fs, n);
     node_fill_attr(fs, n, &e.attr);
-    file_track(fs, h);
-    fi->fh = (uint64_t)(uintptr_t)h;
-    fi->direct_io = 1;
+    fi->fh = 0;
+    fi->direct_io = 1; /* what the write runs changes the status: nothing to cache */
     fuse_reply_create(req, &e, fi);
 }

@@ -5,8 +5,8 @@
  * directory is a version that reads through one snapshot (versions.c), so a
  * walk inside it sees the sync as it was, whatever compactions run meanwhile;
  * the kernel may therefore cache everything below it for long.  struct fs
- * (fs_i.h) holds the node table, the versions, this mount's statuses and the
- * open handles under one mutex; fs_i.h lists the rooms that share it.
+ * (fs_i.h) holds the node table, the versions, this mount's statuses, the
+ * listing cursors and the value cache under one mutex; fs_i.h lists the rooms that share it.
  *
  * The state is made before the daemon forks (fuse_session_new needs it) and
  * gets its store after (RocksDB's threads do not survive a fork): mount.c
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-struct fs *fs_new(double version_max_age)
+struct fs *fs_new(double version_max_age, int strict_open)
 {
     struct fs *fs = calloc(1, sizeof *fs);
     if (!fs)
@@ -26,6 +26,7 @@ struct fs *fs_new(double version_max_age)
     fs->owner = getuid();
     fs->group = getgid();
     fs->version_max_age = version_max_age;
+    fs->strict_open = strict_open;
     fs->mount_time = time(NULL);
     fs->root_mtime.tv_sec = fs->statuses_mtime.tv_sec = fs->mount_time;
     atomic_init(&fs->stop_sweeper, 0);
@@ -35,7 +36,6 @@ struct fs *fs_new(double version_max_age)
     fs->ctl.kind = K_CTL;
     fs->ctl_compact.kind = K_CTL_COMPACT;
     fs->ctl_delete.kind = K_CTL_DELETE;
-    fs->ctl_stats.kind = K_CTL_STATS;
     return fs;
 }
 
@@ -63,7 +63,7 @@ void fs_free(struct fs *fs)
     if (!fs || fs_stop(fs) != 0)
         return; /* the background thread still runs: leave everything to the exit */
     dir_free_all(fs);
-    file_free_all(fs);
+    values_drop_idle(fs, 0);
     node_free_all(fs);
     version_free_all(fs);
     status_free_all(fs);

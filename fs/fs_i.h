@@ -4,7 +4,8 @@
  * The rooms:  fs.c        the state's life (new, start, stop, free)
  *             ops.c       request handlers of the root, ctl/ and lookups; the op table
  *             dir.c       directory handles and listings (readdir, readdirplus)
- *             file.c      open files (data values and ctl texts)
+ *             file.c      reads of files: data values and ctl texts; opens, creates
+ *             values.c    the value cache: values read in more than one request
  *             nodes.c     the node table: inode <-> (version, bucket, key prefix, kind)
  *             versions.c  versions: snapshot references, switches, the sweeper
  *             tree.c      resolve and list keys at a snapshot (tree.h; no FUSE)
@@ -79,15 +80,19 @@ struct version {
  * hold millions. */
 struct node {
     struct version *ver; /* K_SYNC and below */
-    const char *bucket;  /* K_BUCKET and below (the parent's when it has the same) */
-    char *prefix;        /* K_DIR: raw key prefix; K_FILE: the key; ctl files: sync_id */
+    union {
+        const char *bucket; /* K_BUCKET and below (the parent's when it has the same) */
+        const char *text;   /* ctl files: their text, made at lookup (`size` bytes) */
+    };
+    char *prefix; /* K_DIR: raw key prefix; K_FILE: the key; ctl/compact and ctl/delete files:
+                     sync_id */
     /* Where the kernel holds it: the directory and the name of its entry.  A
      * node lives while the kernel knows it (nlookup) or any child of it. */
     struct node *parent;
     const char *name;
     struct node *hash_next;
     uint64_t nlookup;
-    uint64_t size; /* K_FILE: the value's length */
+    uint64_t size; /* K_FILE: the value's length; ctl files: the text's */
     uint32_t prefix_len;
     uint32_t hash;
     uint32_t children;
@@ -105,7 +110,7 @@ struct status {
 };
 
 struct dir_handle;
-struct open_file;
+struct value_entry;
 
 /* ---- Requests (requests.c) ----
  *
@@ -156,6 +161,13 @@ void fs_request_end(struct fs_request_timer *t);
  * by directory and offset; at most this many are kept (dir.c). */
 #define DIR_CURSORS 64
 
+/* A data file's value read in more than one request (a file larger than the
+ * kernel's read) is kept for the requests that follow: at most this many
+ * values and bytes (values.c). */
+#define VALUE_CACHE_SLOTS 16
+#define VALUE_CACHE_BYTES ((size_t)256 << 20)
+#define VALUE_IDLE_SECONDS 10.0
+
 struct fs {
     engine *e;
     struct fuse_session *se;
@@ -164,14 +176,13 @@ struct fs {
     double version_max_age;
     time_t mount_time;
     pthread_mutex_t lock;
-    struct node root, ctl, ctl_compact, ctl_delete, ctl_stats;
+    struct node root, ctl, ctl_compact, ctl_delete;
     struct node **table;
     size_t table_size, table_count;
     size_t node_bytes;        /* the heap the nodes of the table hold (nodes.c) */
     struct version *versions; /* every live version, current ones first per sync */
     struct status *statuses;  /* in-memory statuses of this mount's attempts */
     struct dir_handle *dirs;  /* open directories (a client may hold them at exit) */
-    struct open_file *files;  /* open files */
     uint64_t compactions_done, compactions_failed, compactions_running;
     atomic_int stop_sweeper; /* set under fs->lock; read by the sweeper without it */
     uint64_t switch_gen;     /* bumped by every switch (version_switch) */
@@ -180,12 +191,19 @@ struct fs {
     pthread_cond_t sweeper_cond;
     struct fs_request_counter requests[FS_REQ_COUNT];
     int no_opendir;                          /* opendir answers ENOSYS (op_init) */
+    int no_open;                             /* open answers ENOSYS (op_init) */
+    int strict_open;                         /* -o strict_open: every open reaches us */
     struct dir_handle *cursors[DIR_CURSORS]; /* listings without handles; empty slots NULL */
     uint64_t cursor_clock;                   /* for evicting the least recently used */
     /* The modification times of the two unversioned listings that change: the
      * root (a switch adds or removes a sync) and ctl/compact (a status is
      * persisted); the kernel keeps a listing while the time stays. */
     struct timespec root_mtime, statuses_mtime;
+    /* The value cache (values.c): values read in more than one request. */
+    struct value_entry *values[VALUE_CACHE_SLOTS]; /* empty slots NULL */
+    size_t value_bytes;                            /* of entries not yet freed */
+    uint64_t value_clock;                          /* for evicting the least recently used */
+    uint64_t value_hits, value_misses;             /* reads served from it, reads that filled it */
 };
 
 /* The per-mount state of a request. */
@@ -228,7 +246,7 @@ extern const struct fuse_lowlevel_ops fs_ops;
 
 /* The file system's state, before it has a store: fuse_session_new() needs it
  * as userdata before the daemon forks, and RocksDB must be opened after. */
-struct fs *fs_new(double version_max_age);
+struct fs *fs_new(double version_max_age, int strict_open);
 /* Gives the file system its store (borrowed until fs_free) and starts its
  * background sweeper.  Returns 0 or a negative errno. */
 int fs_start(struct fs *fs, engine *e);
@@ -256,6 +274,11 @@ void fs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2,
 struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum kind kind,
                       struct version *ver, const char *bucket, const char *prefix,
                       size_t prefix_len, uint64_t size);
+/* A new node of a ctl file (K_CTL_STATS, K_COMPACT_FILE, K_DELETE_FILE),
+ * with a copy of its text; one kernel lookup counted.  Every lookup of a
+ * ctl file makes a new one (nodes.c).  NULL when out of memory. */
+struct node *node_new_ctl(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                          const char *text, size_t text_len);
 /* Drops count kernel lookups; frees the node, and parents only it kept, at 0. */
 void node_forget(struct fs *fs, struct node *n, uint64_t count);
 /* Frees every node of the table (fs_free). */
@@ -318,15 +341,41 @@ void dir_cursors_drop(struct fs *fs, const struct node *n);
  * its cached pages (not under fs->lock). */
 void dir_changed(struct fs *fs, struct node *n, struct timespec *mtime);
 
-/* ---- Open files (file.c) ---- */
+/* ---- Files (file.c) ---- */
 
 void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                  struct fuse_file_info *fi);
-/* Frees every file still open (fs_free). */
-void file_free_all(struct fs *fs);
+/* A new node for the ctl file name in parent (ctl/, ctl/compact or
+ * ctl/delete), holding its text as of now; one kernel lookup counted.  0 or
+ * an errno. */
+int file_ctl_node(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                  struct node **out);
+
+/* ---- The value cache (values.c; values_drop* under fs->lock) ---- */
+
+/* One read's view of a data file's value: from the cache or read for it. */
+struct value_ref {
+    struct value_entry *entry; /* the cache's, or NULL */
+    engine_value *own;         /* read for this request alone, or NULL */
+    const char *data;
+    size_t len;
+};
+/* The value of data file n at its version's snapshot, for a read that ends
+ * at byte `end`: kept in the cache when it goes on past it.  0, ESTALE (the
+ * version expired, or the key is gone from its snapshot), ENOMEM or EIO.
+ * Given back with value_put. */
+int value_get(struct fs *fs, struct node *n, uint64_t end, struct value_ref *out);
+void value_put(struct fs *fs, struct value_ref *r);
+/* Drops the cached values of node n (being freed), or with NULL those of
+ * expired versions. */
+void values_drop(struct fs *fs, const struct node *n);
+/* Drops the values unused for `idle` seconds, or every one with 0. */
+void values_drop_idle(struct fs *fs, double idle);
+/* How many values the cache holds (under fs->lock). */
+size_t values_count(const struct fs *fs);
 
 /* ---- ctl writes (ctl_write.c) ---- */
 

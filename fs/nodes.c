@@ -5,9 +5,9 @@
  * per (version, bucket, key prefix, kind), found again through a hash table,
  * so that a path keeps its inode while the kernel knows it; a node lives while
  * the kernel holds a lookup of it or of any child, and its version lives while
- * any of its nodes does.  The five nodes of the root and ctl/ are static
- * members of struct fs.  Everything here that touches the table runs under
- * fs->lock.
+ * any of its nodes does.  The four directories of the root and ctl/ are static
+ * members of struct fs; ctl files are new nodes at each lookup.  Everything here that touches the
+ * table runs under fs->lock.
  */
 #include "fs_i.h"
 
@@ -56,46 +56,26 @@ static size_t node_bytes(struct node *n)
     return malloc_usable_size(n) + sizeof(size_t);
 }
 
-/* Finds or makes the node, and counts one kernel lookup of it.  Control files
- * get a new node at every lookup: the kernel serializes writes per inode, and
- * a second writer must reach us to be told EBUSY rather than wait.  The name
- * and prefix are copied. */
-struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum kind kind,
-                      struct version *ver, const char *bucket, const char *prefix,
-                      size_t prefix_len, uint64_t size)
+/* A new node in the table with one kernel lookup.  One allocation holds the
+ * node and the strings it does not share: the prefix; the name unless it ends
+ * the prefix (a key's last component, a sync's name); the bucket unless the
+ * parent has the same; a ctl file's text.  Everything is copied. */
+static struct node *node_new(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                             struct version *ver, const char *bucket, const char *prefix,
+                             size_t prefix_len, uint64_t size, const char *text, uint32_t h)
 {
-    if (!prefix)
-        prefix_len = 0;
-    uint32_t h = node_hash(kind, ver, bucket, prefix, prefix_len);
-    int unique = kind == K_COMPACT_FILE || kind == K_DELETE_FILE;
-    if (fs->table_size && !unique) {
-        for (struct node *n = fs->table[h % fs->table_size]; n; n = n->hash_next) {
-            if (n->hash == h && n->kind == kind && n->ver == ver && n->prefix_len == prefix_len &&
-                (!prefix_len || !memcmp(n->prefix, prefix, prefix_len)) &&
-                ((!n->bucket && !bucket) || (n->bucket && bucket && !strcmp(n->bucket, bucket)))) {
-                n->nlookup++;
-                n->size = size;
-                n->inval_sent = 0; /* the kernel has an entry for it again */
-                if (ver && ver->superseded)
-                    ver->stale_pending = 1;
-                return n;
-            }
-        }
-    }
     if (fs->table_count >= fs->table_size && node_table_grow(fs))
         return NULL;
-    /* One allocation holds the node and the strings it does not share: the
-     * prefix; the name unless it ends the prefix (a key's last component, a
-     * sync's name); the bucket unless the parent has the same. */
     size_t name_len = strlen(name);
     int name_in_prefix =
         prefix_len >= name_len && prefix && !memcmp(prefix + prefix_len - name_len, name, name_len);
     int bucket_shared = bucket && parent->bucket && !strcmp(parent->bucket, bucket);
     size_t bucket_len = bucket && !bucket_shared ? strlen(bucket) + 1 : 0;
+    size_t text_len = text ? (size_t)size : 0;
     if (prefix_len > UINT32_MAX)
         return NULL;
     struct node *n = malloc(sizeof *n + (prefix_len ? prefix_len + 1 : 0) +
-                            (name_in_prefix ? 0 : name_len + 1) + bucket_len);
+                            (name_in_prefix ? 0 : name_len + 1) + bucket_len + text_len);
     if (!n)
         return NULL;
     memset(n, 0, sizeof *n);
@@ -114,7 +94,10 @@ struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum
         n->name = room;
         room += name_len + 1;
     }
-    if (bucket_shared) {
+    if (text) {
+        memcpy(room, text, text_len);
+        n->text = room;
+    } else if (bucket_shared) {
         n->bucket = parent->bucket;
     } else if (bucket) {
         memcpy(room, bucket, bucket_len);
@@ -138,10 +121,50 @@ struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum
     return n;
 }
 
+/* Finds or makes the node, and counts one kernel lookup of it. */
+struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                      struct version *ver, const char *bucket, const char *prefix,
+                      size_t prefix_len, uint64_t size)
+{
+    if (!prefix)
+        prefix_len = 0;
+    uint32_t h = node_hash(kind, ver, bucket, prefix, prefix_len);
+    if (fs->table_size) {
+        for (struct node *n = fs->table[h % fs->table_size]; n; n = n->hash_next) {
+            if (n->hash == h && n->kind == kind && n->ver == ver && n->prefix_len == prefix_len &&
+                (!prefix_len || !memcmp(n->prefix, prefix, prefix_len)) &&
+                ((!n->bucket && !bucket) || (n->bucket && bucket && !strcmp(n->bucket, bucket)))) {
+                n->nlookup++;
+                n->size = size;
+                n->inval_sent = 0; /* the kernel has an entry for it again */
+                if (ver && ver->superseded)
+                    ver->stale_pending = 1;
+                return n;
+            }
+        }
+    }
+    return node_new(fs, parent, name, kind, ver, bucket, prefix, prefix_len, size, NULL, h);
+}
+
+/* Control files get a new node at every lookup, never found again: its text
+ * is the file's content as of that lookup, so that the kernel may cache it
+ * like any file's and a reader still sees one text from its first byte to
+ * its last; and the kernel serializes writes per inode, while a second writer
+ * must reach us to be told EBUSY rather than wait.  The node of a compact or
+ * delete file keeps its sync_id as prefix. */
+struct node *node_new_ctl(struct fs *fs, struct node *parent, const char *name, enum kind kind,
+                          const char *text, size_t text_len)
+{
+    int sync_file = kind == K_COMPACT_FILE || kind == K_DELETE_FILE;
+    size_t prefix_len = sync_file ? strlen(name) : 0;
+    uint32_t h = node_hash(kind, NULL, NULL, name, prefix_len);
+    return node_new(fs, parent, name, kind, NULL, NULL, sync_file ? name : NULL, prefix_len,
+                    text_len, text ? text : "", h);
+}
+
 static int node_static(const struct fs *fs, const struct node *n)
 {
-    return n == &fs->root || n == &fs->ctl || n == &fs->ctl_compact || n == &fs->ctl_delete ||
-           n == &fs->ctl_stats;
+    return n == &fs->root || n == &fs->ctl || n == &fs->ctl_compact || n == &fs->ctl_delete;
 }
 
 static void node_free(struct fs *fs, struct node *n)
@@ -169,6 +192,8 @@ void node_forget(struct fs *fs, struct node *n, uint64_t count)
         struct node *parent = n->parent;
         if (node_is_dir(n))
             dir_cursors_drop(fs, n);
+        else if (n->kind == K_FILE)
+            values_drop(fs, n);
         node_free(fs, n);
         if (ver && --ver->refs == 0)
             version_free(fs, ver);
@@ -264,6 +289,7 @@ void node_fill_attr(struct fs *fs, const struct node *n, struct stat *st)
     } else {
         st->st_mode = S_IFREG | (n->kind == K_CTL_STATS ? 0444 : 0644);
         st->st_nlink = 1;
+        st->st_size = (off_t)n->size; /* the text's, made at lookup */
     }
 }
 

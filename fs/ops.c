@@ -57,12 +57,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         err = version_lookup(fs, p, name, &n);
         goto reply;
     case K_CTL:
-        if (!strcmp(name, "compact"))
+        if (!strcmp(name, "compact")) {
             n = &fs->ctl_compact;
-        else if (!strcmp(name, "delete"))
+        } else if (!strcmp(name, "delete")) {
             n = &fs->ctl_delete;
-        else if (!strcmp(name, "stats"))
-            n = &fs->ctl_stats;
+        } else if (!strcmp(name, "stats")) {
+            err = file_ctl_node(fs, p, name, K_CTL_STATS, &n);
+            goto reply;
+        }
         break;
     case K_CTL_COMPACT:
     case K_CTL_DELETE:
@@ -77,12 +79,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             err = has == -ENOMEM ? ENOMEM : EIO;
         if (has != 1)
             break;
-        pthread_mutex_lock(&fs->lock);
-        n = node_get(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE, NULL,
-                     NULL, name, name_len, 0);
-        pthread_mutex_unlock(&fs->lock);
-        if (!n)
-            err = ENOMEM;
+        err = file_ctl_node(fs, p, name, p->kind == K_CTL_COMPACT ? K_COMPACT_FILE : K_DELETE_FILE,
+                            &n);
         goto reply;
     case K_SYNC:
     case K_BUCKET:
@@ -207,8 +205,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     (void)fi;
     struct fs *fs = fs_of(req);
     struct node *n = node_of_ino(fs, ino);
-    if (!node_is_ctl_file(n)) {
-        fuse_reply_err(req, n->kind == K_FILE ? EROFS : EBADF);
+    if (!node_is_ctl_file(n)) { /* opened for writing by the kernel alone (file.c) */
+        fuse_reply_err(req, n->kind == K_FILE ? EROFS : EACCES);
         return;
     }
     if (!ctl_may_write(req, fs)) {
@@ -317,6 +315,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct fs *fs = userdata;
+    /* Files opened by the kernel alone (file.c), unless -o strict_open. */
+    fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->strict_open;
     /* Directories opened by the kernel alone (dir.c), unless turned off for
      * a comparison (tools/dev/bench_fs.sh): SYNCSTORE_FS_OPENDIR=1. */
     const char *opendir = getenv("SYNCSTORE_FS_OPENDIR");
@@ -330,6 +330,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+    /* O_TRUNC as a SETATTR of size 0 (answered EROFS for a data file), not
+     * as a flag of an OPEN that the kernel may never send: libfuse asks for
+     * atomic O_TRUNC by default. */
+    conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
     /* Large values stream in 1 MiB requests (libfuse derives max_pages from
      * max_write; its buffers hold 256 pages). */
     conn->max_write = 1 << 20;

@@ -15,7 +15,8 @@
  * that are still current get a fresh snapshot (same content for their sync)
  * so that no current version keeps other syncs' old data from being reclaimed.
  *
- * The sweeper, a background thread, expires old versions once a second and
+ * The sweeper, a background thread, expires old versions once a second, drops
+ * the cached values no read used for VALUE_IDLE_SECONDS (values.c), and
  * asks the kernel to drop the entries of replaced versions it may still cache.
  */
 #include "fs_i.h"
@@ -108,8 +109,10 @@ void version_sweep(struct fs *fs)
             expired = 1;
         }
     }
-    if (expired) /* a listing's cursor must not keep the snapshot */
+    if (expired) { /* a listing's cursor must not keep the snapshot, nor a value its data */
         dir_cursors_drop(fs, NULL);
+        values_drop(fs, NULL);
+    }
 }
 
 int version_stale(const struct version *v)
@@ -277,6 +280,7 @@ static void *version_sweeper_main(void *arg)
     pthread_mutex_lock(&fs->lock);
     while (!atomic_load(&fs->stop_sweeper)) {
         version_sweep(fs);
+        values_drop_idle(fs, VALUE_IDLE_SECONDS);
         struct stale_entry *stale;
         size_t n = version_stale_entries(fs, &stale);
         if (n) {

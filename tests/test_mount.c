@@ -2021,6 +2021,24 @@ static void expect_refused(int rc, const char *what)
         fail_msg("%s: %d (%s), expected EROFS or EACCES", what, rc, strerror(errno));
 }
 
+/* An open for writing of a data file: refused at open with -o strict_open;
+ * by default the kernel opens files without asking the daemon, so the open
+ * may succeed, but then a write of one byte fails with EROFS. */
+static void expect_unwritable(const char *path, int flags, int strict, const char *what)
+{
+    int fd = open(path, flags);
+    if (strict || fd < 0) {
+        expect_refused(fd, what);
+        return;
+    }
+    errno = 0;
+    ssize_t w = write(fd, "x", 1);
+    int e = errno;
+    close(fd);
+    if (w != -1 || e != EROFS)
+        fail_msg("%s: opened, then write gave %zd (%s), expected EROFS", what, w, strerror(e));
+}
+
 /* The largest value SPEC allows (64 MiB) is a file of exactly that size
  * whose bytes are the value's, read in pieces as cat and cmp read. */
 static char big_byte(size_t i)
@@ -2096,13 +2114,16 @@ static long long request_figure(const struct fx *f, const char *kind, const char
 }
 
 /* /ctl/stats counts each kind of FUSE request and the time the daemon spent
- * on it: names never looked up before are one LOOKUP each; a file read is an
- * OPEN, a READ and a RELEASE; a listing an OPENDIR; refused writes count. */
+ * on it: names never looked up before are one LOOKUP each; a file read is a
+ * READ (files and directories are opened by the kernel alone: no OPEN,
+ * RELEASE, OPENDIR or RELEASEDIR after the first of each); refused writes
+ * count. */
 static void test_requests_counted(void **state)
 {
     struct fx *f = *state;
-    /* reading ctl/stats is itself a lookup of ctl and stats the first time,
-     * then an OPEN each time: every figure is taken after a first read */
+    /* reading ctl/stats is itself a lookup of stats each time (and of ctl
+     * the first time): every figure is taken after a first read, whose open
+     * was the mount's first, answered ENOSYS */
     long long lookup_us = request_figure(f, "LOOKUP", "us");
     long long lookups = request_figure(f, "LOOKUP", "count");
     long long opens = request_figure(f, "OPEN", "count");
@@ -2119,10 +2140,17 @@ static void test_requests_counted(void **state)
     /* S, resource_types and three names: at least the three names are new */
     assert_true(request_figure(f, "LOOKUP", "count") >= lookups + 3);
     assert_true(request_figure(f, "LOOKUP", "us") >= lookup_us);
+    long long reads = request_figure(f, "READ", "count");
     char *value = cat_path(f, "S/resource_types/user");
     free(value);
-    /* the cat, and this stats read */
-    assert_true(request_figure(f, "OPEN", "count") >= opens + 2);
+    value = cat_path(f, "S/resource_types/group");
+    free(value);
+    /* two files and a stats text read, opened and released by the kernel
+     * alone (FUSE_CAP_NO_OPEN_SUPPORT) */
+    assert_true(request_figure(f, "READ", "count") >= reads + 3);
+    assert_int_equal(request_figure(f, "OPEN", "count"), opens);
+    assert_true(opens <= 1);
+    assert_int_equal(request_figure(f, "RELEASE", "count"), 0);
     /* directories are opened by the kernel alone (FUSE_CAP_NO_OPENDIR_SUPPORT,
      * Linux 5.1): the first OPENDIR of the mount is answered ENOSYS, and no
      * later listing costs an OPENDIR or a RELEASEDIR; a listing read once is
@@ -2173,9 +2201,8 @@ static void test_requests_counted(void **state)
     free(newdir);
 }
 
-static void test_read_only(void **state)
+static void read_only(struct fx *f, int strict)
 {
-    struct fx *f = *state;
     char *file = mnt_path(f, "S/resource_types/user");
     char *dir = mnt_path(f, "S/resource_types");
     char *sync = mnt_path(f, "S");
@@ -2186,10 +2213,16 @@ static void test_read_only(void **state)
     char *value = cat_path(f, "S/resource_types/user");
     assert_true(strlen(value) > 0);
 
-    expect_refused(open(file, O_WRONLY), "open O_WRONLY");
-    expect_refused(open(file, O_RDWR), "open O_RDWR");
-    expect_refused(open(file, O_WRONLY | O_TRUNC), "open O_TRUNC");
-    expect_refused(open(file, O_WRONLY | O_APPEND), "open O_APPEND");
+    long long opens = request_figure(f, "OPEN", "count");
+    expect_unwritable(file, O_WRONLY, strict, "open O_WRONLY");
+    expect_unwritable(file, O_RDWR, strict, "open O_RDWR");
+    expect_refused(open(file, O_WRONLY | O_TRUNC), "open O_TRUNC"); /* the truncation fails */
+    expect_unwritable(file, O_WRONLY | O_APPEND, strict, "open O_APPEND");
+    /* the daemon saw those opens only under -o strict_open */
+    if (strict)
+        assert_true(request_figure(f, "OPEN", "count") >= opens + 4);
+    else
+        assert_int_equal(request_figure(f, "OPEN", "count"), opens);
     expect_refused(truncate(file, 0), "truncate");
     expect_refused(open(newfile, O_WRONLY | O_CREAT, 0644), "create");
     expect_refused(mkdir(newdir, 0755), "mkdir");
@@ -2213,7 +2246,18 @@ static void test_read_only(void **state)
     assert_int_not_equal(sh(NULL, "mkdir \"$1\" 2>/dev/null", newdir, NULL), 0);
     assert_int_not_equal(sh(NULL, "touch \"$1\" 2>/dev/null", newfile, NULL), 0);
     char *stats = mnt_path(f, "ctl/stats");
-    expect_refused(open(stats, O_WRONLY), "write ctl/stats");
+    if (strict) {
+        expect_refused(open(stats, O_WRONLY), "write ctl/stats");
+    } else {
+        int fd = open(stats, O_WRONLY);
+        if (fd >= 0) {
+            assert_int_equal(write(fd, "x", 1), -1);
+            assert_int_equal(errno, EACCES);
+            close(fd);
+        } else {
+            expect_refused(fd, "write ctl/stats");
+        }
+    }
 
     /* nothing changed */
     char *again = cat_path(f, "S/resource_types/user");
@@ -2238,6 +2282,26 @@ static void test_read_only(void **state)
     free(newfile);
 }
 
+static void test_read_only(void **state)
+{
+    read_only(*state, 0);
+}
+
+static int setup_strict(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "300", "--seed", "1", NULL), 0);
+    return fx_mount(f, "strict_open", NULL);
+}
+
+/* -o strict_open: every open reaches the daemon, which refuses an open for
+ * writing of a data file there. */
+static void test_read_only_strict(void **state)
+{
+    read_only(*state, 1);
+}
+
 int main(void)
 {
     if (mu_init())
@@ -2259,6 +2323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unmount_clean, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_big_value, setup_big_value, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_strict, setup_strict, teardown),
         cmocka_unit_test_setup_teardown(test_requests_counted, setup_plain, teardown),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
