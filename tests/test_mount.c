@@ -2064,6 +2064,18 @@ static int setup_big_value(void **state)
     return fx_mount(f, NULL, NULL);
 }
 
+/* A figure of /ctl/stats "value_cache". */
+static long long value_cache_figure(const struct fx *f, const char *figure)
+{
+    json_t *s = stats_of(f);
+    json_t *v = json_object_get(json_object_get(s, "value_cache"), figure);
+    if (!json_is_integer(v))
+        fail_msg("/ctl/stats has no value_cache.%s", figure);
+    long long n = json_integer_value(v);
+    json_decref(s);
+    return n;
+}
+
 static void test_big_value(void **state)
 {
     struct fx *f = *state;
@@ -2086,7 +2098,15 @@ static void test_big_value(void **state)
         at += (size_t)n;
     }
     close(fd);
+    long long last_read = now_ms();
     assert_int_equal(at, ENGINE_VALUE_MAX);
+    /* read from RocksDB once, not once per request: the kernel reads at most
+     * 1 MiB a request, so 64 requests or more, all but the first from the
+     * daemon's value cache */
+    assert_int_equal(value_cache_figure(f, "misses"), 1);
+    assert_true(value_cache_figure(f, "hits") >= 63);
+    assert_int_equal(value_cache_figure(f, "values"), 1);
+    assert_int_equal(value_cache_figure(f, "bytes"), ENGINE_VALUE_MAX);
     /* a read from the middle, as a pager's seek does */
     fd = open(path, O_RDONLY);
     assert_true(fd >= 0);
@@ -2098,6 +2118,51 @@ static void test_big_value(void **state)
     char *v = cat_path(f, "S/b/small");
     assert_string_equal(v, "s");
     free(v);
+    /* a value unused for 10 s is let go (the sweeper looks once a second) */
+    while (value_cache_figure(f, "values") != 0 && now_ms() - last_read < 30000)
+        sleep_ms(200);
+    double idle = (double)(now_ms() - last_read) / 1000;
+    assert_int_equal(value_cache_figure(f, "values"), 0);
+    assert_int_equal(value_cache_figure(f, "bytes"), 0);
+    print_message("    value cache emptied after %.1f s idle\n", idle);
+    assert_true(idle >= 9.9); /* not before its 10 s */
+    free(path);
+}
+
+/* A ctl file's text is made at the lookup of its name and kept with its
+ * inode: an open file reads one text, of the size stat showed, however the
+ * figures move meanwhile; the next open of the path reads the text of then. */
+static void test_ctl_text_per_open(void **state)
+{
+    struct fx *f = *state;
+    char *path = mnt_path(f, "ctl/stats");
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_true(st.st_size > 100);
+    char *one = calloc(1, (size_t)st.st_size + 2), *two = calloc(1, (size_t)st.st_size + 2);
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_int_equal(read(fd, one, (size_t)st.st_size + 1), st.st_size);
+    json_t *j = json_loads(one, 0, NULL);
+    assert_non_null(j);
+    json_decref(j);
+    for (int i = 0; i < 20; i++) { /* requests the text counts */
+        char *v = cat_path(f, "S/b/small");
+        free(v);
+    }
+    assert_int_equal(pread(fd, two, (size_t)st.st_size + 1, 0), st.st_size);
+    assert_string_equal(two, one);
+    close(fd);
+    char *three = cat_path(f, "ctl/stats");
+    assert_string_not_equal(three, one); /* the READ count moved on */
+    j = json_loads(three, 0, NULL);
+    assert_non_null(j);
+    json_decref(j);
+    free(one);
+    free(two);
+    free(three);
     free(path);
 }
 
@@ -2322,6 +2387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_old_versions_released, setup_release, teardown),
         cmocka_unit_test_setup_teardown(test_unmount_clean, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_big_value, setup_big_value, teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_text_per_open, setup_big_value, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_strict, setup_strict, teardown),
         cmocka_unit_test_setup_teardown(test_requests_counted, setup_plain, teardown),
