@@ -106,7 +106,7 @@ void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, const char
                        off_t off)
 {
     char source[PATH_MAX];
-    const char *sync_id = n->prefix;
+    const char *sync_id = node_part(n);
     if (off != 0 || ctl_parse_source(buf, size, source, sizeof source)) {
         fuse_reply_err(req, EINVAL);
         return;
@@ -147,7 +147,7 @@ void ctl_compact_write(fuse_req_t req, struct fs *fs, struct node *n, const char
  * to req.  Its status is kept in memory only (ctl/compact shows it). */
 void ctl_delete_write(fuse_req_t req, struct fs *fs, struct node *n, size_t size, off_t off)
 {
-    const char *sync_id = n->prefix;
+    const char *sync_id = node_part(n);
     if (off != 0) {
         fuse_reply_err(req, EINVAL);
         return;

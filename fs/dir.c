@@ -37,6 +37,7 @@ struct dir_handle {
     char after[ENGINE_SYNC_ID_MAX + 1]; /* name listings: the last name listed */
     int keys;                           /* a key directory: list is in use */
     struct tree_list list;              /* key directories: the tree's cursor */
+    char prefix[ENGINE_KEY_MAX + 1];    /* key directories: the raw key prefix listed */
 };
 
 /* Where the entries of one readdir go. */
@@ -144,8 +145,10 @@ static int dir_handle_new(struct fs *fs, struct node *n, struct dir_handle **out
                              .snap = h->snap->snap,
                              .sync_id = n->ver->sync_id,
                              .bucket = n->bucket,
-                             .prefix = n->prefix,
-                             .prefix_len = n->prefix_len};
+                             .prefix = h->prefix,
+                             .prefix_len = node_key(n, h->prefix)};
+        if (!d.prefix_len)
+            d.prefix = NULL; /* a bucket */
         tree_list_init(&h->list, &d);
         h->keys = 1;
     }

@@ -76,26 +76,23 @@ struct version {
     struct version *next;
 };
 
-/* 80 bytes, and one allocation with its strings (nodes.c): the kernel may
- * hold millions. */
+/* 56 bytes, and one allocation with its strings (nodes.c: node_part,
+ * node_name): the kernel may hold millions. */
 struct node {
     struct version *ver; /* K_SYNC and below */
     union {
         const char *bucket; /* K_BUCKET and below (the parent's when it has the same) */
         const char *text;   /* ctl files: their text, made at lookup (`size` bytes) */
     };
-    char *prefix; /* K_DIR: raw key prefix; K_FILE: the key; ctl/compact and ctl/delete files:
-                     sync_id */
-    /* Where the kernel holds it: the directory and the name of its entry.  A
-     * node lives while the kernel knows it (nlookup) or any child of it. */
+    /* Where the kernel holds it: the directory of its entry.  A node lives
+     * while the kernel knows it (nlookup) or any child of it. */
     struct node *parent;
-    const char *name;
     struct node *hash_next;
     uint64_t nlookup;
-    uint64_t size; /* K_FILE: the value's length; ctl files: the text's */
-    uint32_t prefix_len;
-    uint32_t hash;
+    uint32_t size;     /* K_FILE: the value's length (<= ENGINE_VALUE_MAX); ctl files: the text's */
+    uint32_t part_len; /* of node_part */
     uint32_t children;
+    uint16_t name_off;  /* where node_name starts in its strings */
     uint8_t kind;       /* enum kind */
     uint8_t inval_sent; /* of a replaced version: no lookup since we invalidated its entry */
 };
@@ -274,6 +271,15 @@ void fs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2,
 struct node *node_get(struct fs *fs, struct node *parent, const char *name, enum kind kind,
                       struct version *ver, const char *bucket, const char *prefix,
                       size_t prefix_len, uint64_t size);
+/* A node's part of the key (K_DIR: of the raw key prefix, K_FILE: of the key;
+ * below a key directory what follows its prefix, else all of it) and, for a
+ * compact or delete file, the sync_id; NUL-terminated.  Its name, the name of
+ * its entry in its parent (no static node has either). */
+const char *node_part(const struct node *n);
+const char *node_name(const struct node *n);
+/* A key node's raw key prefix (K_DIR) or key (K_FILE, K_BUCKET: empty) into
+ * buf, ENGINE_KEY_MAX + 1 bytes, NUL-terminated; returns its length. */
+size_t node_key(const struct node *n, char *buf);
 /* A new node of a ctl file (K_CTL_STATS, K_COMPACT_FILE, K_DELETE_FILE),
  * with a copy of its text; one kernel lookup counted.  Every lookup of a
  * ctl file makes a new one (nodes.c).  NULL when out of memory. */

@@ -102,12 +102,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 }
             }
         } else {
+            char prefix[ENGINE_KEY_MAX + 1];
+            size_t prefix_len = node_key(p, prefix);
             struct tree_dir d = {.e = fs->e,
                                  .snap = s->snap,
                                  .sync_id = p->ver->sync_id,
                                  .bucket = p->bucket,
-                                 .prefix = p->prefix,
-                                 .prefix_len = p->prefix_len};
+                                 .prefix = prefix_len ? prefix : NULL,
+                                 .prefix_len = prefix_len};
             struct tree_found r;
             err = tree_resolve(&d, name, &r);
             if (!err) {

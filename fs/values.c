@@ -152,8 +152,9 @@ int value_get(struct fs *fs, struct node *n, uint64_t end, struct value_ref *out
     s->refs++;
     pthread_mutex_unlock(&fs->lock);
 
-    char disk[ENGINE_DISK_KEY_MAX];
-    size_t dl = engine_key_encode(disk, n->ver->sync_id, n->bucket, n->prefix, n->prefix_len);
+    char key[ENGINE_KEY_MAX + 1], disk[ENGINE_DISK_KEY_MAX];
+    size_t key_len = node_key(n, key);
+    size_t dl = engine_key_encode(disk, n->ver->sync_id, n->bucket, key, key_len);
     int rc = engine_value_get(fs->e, s->snap, disk, dl, &out->own, NULL);
     if (!rc)
         out->data = engine_value_data(out->own, &out->len);

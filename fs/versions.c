@@ -264,7 +264,7 @@ static size_t version_stale_entries(struct fs *fs, struct stale_entry **out)
                 list = l;
                 cap = grown;
             }
-            if (!(list[n].name = strdup(c->name)))
+            if (!(list[n].name = strdup(node_name(c))))
                 break;
             list[n++].parent = node_ino(fs, c->parent);
             c->inval_sent = 1;

@@ -2247,7 +2247,7 @@ static void test_requests_counted(void **state)
     assert_int_equal(request_figure(f, "OPENDIR", "count"), first);
     assert_int_equal(request_figure(f, "RELEASEDIR", "count"), 0);
     free(sync);
-    /* what the nodes cost: at least their 80-byte structs (with the node
+    /* what the nodes cost: at least their 56-byte structs (with the node
      * table's 1,024 buckets, a few nodes cost far more each) */
     char *stats = cat_path(f, "ctl/stats");
     json_t *j = json_loads(stats, 0, NULL);
@@ -2256,7 +2256,7 @@ static void test_requests_counted(void **state)
     long long bytes = json_integer_value(json_object_get(j, "inode_bytes"));
     print_message("    %lld inodes, %lld bytes (%lld a node)\n", inodes, bytes,
                   inodes ? bytes / inodes : 0);
-    assert_true(inodes > 5 && bytes >= inodes * 80);
+    assert_true(inodes > 5 && bytes >= inodes * 56);
     json_decref(j);
     free(stats);
     char *newdir = mnt_path(f, "S/resource_types/newdir");
