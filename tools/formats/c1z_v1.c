@@ -13,9 +13,9 @@
  * they hold; only the columns a key is built from (and sync_id) are required.
  */
 #include "c1z_i.h"
+#include "c1z_v1_i.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +29,6 @@
 #include "loader.h"
 #include "model.h"
 #include "pb_json.h"
-
-#define C1Z_KEY_COLS 4
 
 /* How one table maps to the store: the data model type of its rows (which
  * gives the bucket, the keys and the JSON "type") and the columns its keys
@@ -248,18 +246,7 @@ static int discover_tables(struct import *im, char **msg)
     return rc;
 }
 
-/* Column positions of one table's SELECT *. */
-struct columns {
-    int n;
-    int id;                /* the row id column "id", or -1 */
-    int sync_id;           /* always found */
-    int key[C1Z_KEY_COLS]; /* the table's key columns, in table_def order */
-    int data;              /* the "data" column, or -1 */
-    char **json_name;      /* `,"name":` per column */
-    char **json_name_b64;  /* `,"name_b64":` per column */
-};
-
-static void columns_release(struct columns *c)
+static void columns_release(struct v1_columns *c)
 {
     if (c->json_name)
         free_strings(c->json_name, (size_t)c->n);
@@ -278,26 +265,7 @@ static int find_column(sqlite3_stmt *st, const char *name)
     return -1;
 }
 
-/* `,"name<suffix>":` as a JSON name; NULL when out of memory. */
-static char *json_field_name(const char *name, const char *suffix)
-{
-    struct buf b = BUF_INIT;
-    struct buf n = BUF_INIT;
-    buf_adds(&n, !strcmp(name, "type") ? "type_column" : name);
-    buf_adds(&n, suffix);
-    buf_addc(&b, ',');
-    buf_add_json_string(&b, n.data, n.len);
-    buf_addc(&b, ':');
-    int rc = buf_error(&n);
-    buf_release(&n);
-    if (rc) {
-        buf_release(&b);
-        return NULL;
-    }
-    return buf_detach(&b, NULL);
-}
-
-static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, struct columns *c,
+static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, struct v1_columns *c,
                         char **msg)
 {
     const struct table_def *def = &tables[t];
@@ -329,8 +297,8 @@ static int read_columns(struct import *im, enum c1z_table t, sqlite3_stmt *st, s
         if (!utf8_valid(name, strlen(name)))
             return engine_msgf(msg, -EINVAL, "'%s': table %s has a column name that is not UTF-8",
                                im->path, def->name);
-        c->json_name[i] = json_field_name(name, "");
-        c->json_name_b64[i] = json_field_name(name, "_b64");
+        c->json_name[i] = c1z_v1_json_name(name, "");
+        c->json_name_b64[i] = c1z_v1_json_name(name, "_b64");
         if (!c->json_name[i] || !c->json_name_b64[i])
             return engine_msgf(msg, -ENOMEM, "out of memory");
     }
@@ -469,75 +437,6 @@ static int select_syncs(struct import *im, const char *const *names, size_t n_na
 
 /* ---- Rows to records ---- */
 
-/* Appends the JSON value of the current row to im->value: 0 or -ENOMEM. */
-static int row_value(struct import *im, enum c1z_table t, sqlite3_stmt *st, const struct columns *c)
-{
-    struct buf *v = &im->value;
-    buf_reset(v);
-    buf_adds(v, "{\"type\":");
-    const char *type = model_type_name(tables[t].type);
-    buf_add_json_string(v, type, strlen(type));
-    for (int i = 0; i < c->n; i++) {
-        if (i == c->id)
-            continue;
-        switch (sqlite3_column_type(st, i)) {
-        case SQLITE_INTEGER:
-            buf_adds(v, c->json_name[i]);
-            buf_addf(v, "%lld", (long long)sqlite3_column_int64(st, i));
-            break;
-        case SQLITE_FLOAT: {
-            double d = sqlite3_column_double(st, i);
-            buf_adds(v, c->json_name[i]);
-            if (isfinite(d))
-                buf_addf(v, "%.17g", d);
-            else
-                buf_adds(v, "null");
-            break;
-        }
-        case SQLITE_TEXT: {
-            const unsigned char *s = sqlite3_column_text(st, i);
-            size_t len = (size_t)sqlite3_column_bytes(st, i);
-            if (!s)
-                s = (const unsigned char *)"";
-            if (!memchr(s, '\0', len) && utf8_valid(s, len)) {
-                buf_adds(v, c->json_name[i]);
-                buf_add_json_string(v, s, len);
-            } else {
-                buf_adds(v, c->json_name_b64[i]);
-                buf_addc(v, '"');
-                buf_add_base64(v, s, len);
-                buf_addc(v, '"');
-            }
-            break;
-        }
-        case SQLITE_BLOB: {
-            const void *p = sqlite3_column_blob(st, i);
-            size_t len = (size_t)sqlite3_column_bytes(st, i);
-            buf_adds(v, c->json_name_b64[i]);
-            buf_addc(v, '"');
-            buf_add_base64(v, p, len);
-            buf_addc(v, '"');
-            if (i == c->data && tables[t].message) {
-                /* the readable form beside the exact bytes; bytes that are
-                 * no protobuf message keep only their "data_b64" */
-                size_t mark = v->len;
-                buf_adds(v, ",\"data\":");
-                int rc = pb_json_record(im->schema, tables[t].message, p, len, v);
-                if (rc && rc != -ENOMEM)
-                    buf_truncate(v, mark);
-            }
-            break;
-        }
-        default:
-            buf_adds(v, c->json_name[i]);
-            buf_adds(v, "null");
-            break;
-        }
-    }
-    buf_addc(v, '}');
-    return buf_error(v);
-}
-
 /* Copies the bytes of a key column into out; -EINVAL when it is NULL,
  * -ENOMEM. */
 static int key_part(sqlite3_stmt *st, int col, struct buf *out)
@@ -565,7 +464,7 @@ static int add_record(struct import *im, enum c1z_table t, const char *row, cons
 }
 
 static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
-                      const struct columns *c, uint64_t ordinal, char **msg)
+                      const struct v1_columns *c, uint64_t ordinal, char **msg)
 {
     const struct table_def *def = &tables[t];
     char row[64];
@@ -583,7 +482,8 @@ static int import_row(struct import *im, enum c1z_table t, sqlite3_stmt *st,
         return 0; /* a sync that was not asked for */
     const char *sync_id = im->selected[idx];
 
-    if (row_value(im, t, st, c))
+    if (c1z_v1_row_json(&im->value, model_type_name(tables[t].type), tables[t].message, im->schema,
+                        st, c))
         return engine_msgf(msg, -ENOMEM, "out of memory");
 
     /* Key parts are read after the value: reading a column as bytes may
@@ -633,7 +533,7 @@ static int import_table(struct import *im, enum c1z_table t, char **msg)
 {
     char sql[128];
     sqlite3_stmt *st = NULL;
-    struct columns cols = {0};
+    struct v1_columns cols = {0};
     snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", tables[t].name);
     int rc = prepare(im, sql, &st, tables[t].name, msg);
     if (rc)
