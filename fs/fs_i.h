@@ -190,6 +190,7 @@ struct fs {
     int no_opendir;                          /* opendir answers ENOSYS (op_init) */
     int no_open;                             /* open answers ENOSYS (op_init) */
     int strict_open;                         /* -o strict_open: every open reaches us */
+    int readdirplus_always;                  /* -o readdirplus=always */
     struct dir_handle *cursors[DIR_CURSORS]; /* listings without handles; empty slots NULL */
     uint64_t cursor_clock;                   /* for evicting the least recently used */
     /* The modification times of the two unversioned listings that change: the
@@ -243,7 +244,7 @@ extern const struct fuse_lowlevel_ops fs_ops;
 
 /* The file system's state, before it has a store: fuse_session_new() needs it
  * as userdata before the daemon forks, and RocksDB must be opened after. */
-struct fs *fs_new(double version_max_age, int strict_open);
+struct fs *fs_new(double version_max_age, int strict_open, int readdirplus_always);
 /* Gives the file system its store (borrowed until fs_free) and starts its
  * background sweeper.  Returns 0 or a negative errno. */
 int fs_start(struct fs *fs, engine *e);

@@ -46,6 +46,9 @@ static const char usage[] =
     "  -o version_max_age=SECS  how long an old version of a sync stays readable\n"
     "                           after a compaction replaced it (default 3600)\n"
     "  -o threads=N             FUSE worker threads (default 64)\n"
+    "  -o readdirplus=always    every listing page with attributes (no LOOKUP per file\n"
+    "                           for du or tar, but a node per entry for find too);\n"
+    "                           default auto: the kernel decides per directory\n"
     "  -o strict_open           every open reaches the daemon: an open for writing of a\n"
     "                           data file fails at open (EROFS), at two requests more\n"
     "                           per file read\n"
@@ -60,6 +63,7 @@ struct mount_args {
     double version_max_age;
     unsigned threads;
     int strict_open;
+    int readdirplus_always;
     char *fuse_opts; /* comma-separated options for libfuse, or NULL */
 };
 
@@ -132,6 +136,13 @@ static int take_options(struct mount_args *a, const char *list)
                 return 2;
             }
             a->threads = (unsigned)v;
+        } else if (!strncmp(opt, "readdirplus=", 12)) {
+            if (strcmp(opt + 12, "auto") && strcmp(opt + 12, "always")) {
+                err_line("-o readdirplus needs 'auto' or 'always', got '%s'", opt + 12);
+                free(copy);
+                return 2;
+            }
+            a->readdirplus_always = !strcmp(opt + 12, "always");
         } else if (!strcmp(opt, "strict_open")) {
             a->strict_open = 1;
         } else if (!strcmp(opt, "foreground")) {
@@ -306,7 +317,7 @@ int fs_main(int argc, char **argv)
         fuse_opt_add_arg(&args, a.fuse_opts);
     }
 
-    struct fs *fs = nomem ? NULL : fs_new(a.version_max_age, a.strict_open);
+    struct fs *fs = nomem ? NULL : fs_new(a.version_max_age, a.strict_open, a.readdirplus_always);
     struct fuse_session *se = fs ? fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs) : NULL;
     status = 1;
     if (!fs) {

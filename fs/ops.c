@@ -325,11 +325,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) && !(opendir && *opendir == '1');
     /* readdirplus when the reader goes on to stat the entries (ls -l, du,
      * tar), plain readdir with 4x more entries per request when it does not
-     * (find -type f): the kernel decides, per directory. */
+     * (find -type f): the kernel decides, per directory (it lists the first
+     * page with attributes, the rest without unless a lookup came between).
+     * -o readdirplus=always: every page with attributes. */
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
-    if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+    if ((conn->capable & FUSE_CAP_READDIRPLUS_AUTO) && !fs->readdirplus_always)
         conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+    else
+        conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
     /* O_TRUNC as a SETATTR of size 0 (answered EROFS for a data file), not

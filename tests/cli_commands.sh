@@ -197,6 +197,7 @@ expect 1 "store '$B' has no sync 'gone'" -- "$bin" dump "$B" gone
 expect 2 "sync_id 'a b' has a byte outside" -- "$bin" delete "$B" 'a b'
 expect 0 'deleted sync S' -- "$bin" delete "$B" S
 expect 1 "has no sync 'S'" -- "$bin" delete "$B" S
+expect 2 "-o readdirplus needs 'auto' or 'always', got 'sometimes'" -- "$bin" mount "$B" "$tmp" -o readdirplus=sometimes
 check "other syncs untouched by compact and delete" cmp -s "$tmp/keep.before" <("$bin" dump "$B" keep)
 check "no staging file left" test -z "$(ls -A "$B/staging")"
 

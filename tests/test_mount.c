@@ -2360,6 +2360,46 @@ static int setup_strict(void **state)
     return fx_mount(f, "strict_open", NULL);
 }
 
+static int setup_plus(void **state)
+{
+    struct fx *f = fx_new();
+    *state = f;
+    assert_int_equal(syncstore("gen", f->base, "S", "--grants", "300", "--seed", "1", NULL), 0);
+    return fx_mount(f, "readdirplus=always", NULL);
+}
+
+/* Listing the 300 grants (many pages) with find: by default the kernel reads
+ * pages after the first without attributes (READDIR), with
+ * -o readdirplus=always every page with them (READDIRPLUS only). */
+static void list_grants(void **state, int always)
+{
+    struct fx *f = *state;
+    long long plain = request_figure(f, "READDIR", "count");
+    long long plus = request_figure(f, "READDIRPLUS", "count");
+    char *out = NULL;
+    assert_int_equal(sh(&out, "find \"$1\"/S/grants -type f | wc -l", f->mnt, NULL), 0);
+    assert_int_equal(atoi(out), 300);
+    free(out);
+    long long plain_now = request_figure(f, "READDIR", "count") - plain;
+    long long plus_now = request_figure(f, "READDIRPLUS", "count") - plus;
+    print_message("    READDIR %lld, READDIRPLUS %lld\n", plain_now, plus_now);
+    assert_true(plus_now > 0);
+    if (always)
+        assert_int_equal(plain_now, 0);
+    else
+        assert_true(plain_now > 0);
+}
+
+static void test_readdirplus_auto(void **state)
+{
+    list_grants(state, 0);
+}
+
+static void test_readdirplus_always(void **state)
+{
+    list_grants(state, 1);
+}
+
 /* -o strict_open: every open reaches the daemon, which refuses an open for
  * writing of a data file there. */
 static void test_read_only_strict(void **state)
@@ -2390,6 +2430,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ctl_text_per_open, setup_big_value, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_strict, setup_strict, teardown),
+        cmocka_unit_test_setup_teardown(test_readdirplus_auto, setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_readdirplus_always, setup_plus, teardown),
         cmocka_unit_test_setup_teardown(test_requests_counted, setup_plain, teardown),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -3,7 +3,8 @@
 # 100,000, about 300,000 files) mounted, against the same tree copied to files on
 # the store's own filesystem (ext4 here) and to tmpfs, in one run; and the mount
 # once more with files opened through us (-o strict_open: every file read an
-# OPEN and a RELEASE), as before files were opened by the kernel alone.  The mount is read-write (ctl/ takes writes); mounted -o ro, the
+# OPEN and a RELEASE), as before files were opened by the kernel alone; and
+# once with -o readdirplus=always (every listing page with attributes).  The mount is read-write (ctl/ takes writes); mounted -o ro, the
 # kernel also skips the GETATTR it sends for each directory a traversal lists
 # (after a readdir it marks atime stale unless the whole mount is read-only).
 #   cold = the operation right after the caches are dropped (mount: a fresh mount too)
@@ -71,7 +72,7 @@ fusermount3 -u "$mnt"
 
 declare -A T
 ops=("find . -type f" "ls -lR" "du -s" "tar cf - . | wc -c" "grep -rl user-0000001 .")
-wheres=(mount strict ext4 tmpfs)
+wheres=(mount plus strict ext4 tmpfs)
 # Each operation starts cold: caches dropped and, for the mount, a fresh mount.
 start() { # WHERE: drops the caches, (re)mounts, sets dir
   mountpoint -q "$mnt" && fusermount3 -u "$mnt"
@@ -79,6 +80,7 @@ start() { # WHERE: drops the caches, (re)mounts, sets dir
   case $1 in
   mount) "$bin" mount "$work/base" "$mnt" && dir=$mnt/S ;;
   strict) "$bin" mount "$work/base" "$mnt" -o strict_open && dir=$mnt/S ;;
+  plus) "$bin" mount "$work/base" "$mnt" -o readdirplus=always && dir=$mnt/S ;;
   ext4) dir=$ext4/S ;;
   tmpfs) dir=$tmpfs/S ;;
   esac
@@ -102,22 +104,26 @@ for where in "${wheres[@]}"; do
 done
 
 printf '\n%s files (keys) in the sync; times in seconds; "strict" is the mount with\n' "$files"
-printf -- '-o strict_open (every file opened through the daemon); ratios are the mount over ext4\n\n'
+printf -- '-o strict_open (every file opened through the daemon), "plus" with -o readdirplus=always;\n'
+printf 'ratios are the mount over ext4\n\n'
 for temp in cold warm; do
   target=$([ $temp = cold ] && echo '<= 1x' || echo '<= 1.5x')
-  printf '| %s | mount | strict | ext4 | tmpfs | mount / ext4 | target | mount / tmpfs |\n' "$temp"
-  printf '| --- | --- | --- | --- | --- | --- | --- | --- |\n'
+  printf '| %s | mount | plus | strict | ext4 | tmpfs | mount / ext4 | plus / ext4 | target | mount / tmpfs |\n' "$temp"
+  printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
   for op in "${ops[@]}"; do
     m=${T[mount,$temp,$op]} o=${T[strict,$temp,$op]} e=${T[ext4,$temp,$op]} t=${T[tmpfs,$temp,$op]}
-    printf '| `%s` | %.3f | %.3f | %.3f | %.3f | %.2fx | %s | %.2fx |\n' "$op" "$m" "$o" "$e" "$t" \
-      "$(awk "BEGIN{print $m / $e}")" "$target" "$(awk "BEGIN{print $m / $t}")"
+    p=${T[plus,$temp,$op]}
+    printf '| `%s` | %.3f | %.3f | %.3f | %.3f | %.3f | %.2fx | %.2fx | %s | %.2fx |\n' "$op" "$m" "$p" "$o" \
+      "$e" "$t" "$(awk "BEGIN{print $m / $e}")" "$(awk "BEGIN{print $p / $e}")" "$target" \
+      "$(awk "BEGIN{print $m / $t}")"
   done
   echo
 done
 printf 'FUSE requests per operation (deltas of /ctl/stats "requests")\n\n'
-printf '| operation | mount cold | mount warm | strict cold | strict warm |\n| --- | --- | --- | --- | --- |\n'
+printf '| operation | mount cold | mount warm | plus cold | plus warm | strict cold | strict warm |\n| --- | --- | --- | --- | --- | --- | --- |\n'
 for op in "${ops[@]}"; do
-  printf '| `%s` | %s | %s | %s | %s |\n' "$op" "${R[mount,cold,$op]}" "${R[mount,warm,$op]}" \
+  printf '| `%s` | %s | %s | %s | %s | %s | %s |\n' "$op" "${R[mount,cold,$op]}" "${R[mount,warm,$op]}" \
+    "${R[plus,cold,$op]}" "${R[plus,warm,$op]}" \
     "${R[strict,cold,$op]}" "${R[strict,warm,$op]}"
 done
 gbs() { awk "BEGIN{print 64 * 1048576 / $1 / 1e9}"; }
