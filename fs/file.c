@@ -1,21 +1,25 @@
 /*
  * file.c - files: reads of data values and ctl texts; opens and creates.
  *
- * No file has an open handle.  Where the kernel supports it (Linux 3.14+:
- * FUSE_CAP_NO_OPEN_SUPPORT), open answers ENOSYS once and the kernel then
- * opens and releases every file itself, which saves an OPEN and a RELEASE per
- * file read; mounted with -o strict_open, every open reaches us (and an open
- * for writing of a data file fails there with EROFS) at that cost.  Either
- * way a read needs only its inode:
+ * No file has an open handle: a read needs only its inode.
  *
  *  - A data file reads its key at its version's snapshot (values.c), so every
  *    read of one inode sees one value; the kernel keeps its pages (the value
- *    never changes).  An open for writing that the kernel made alone still
- *    writes nothing: a write or a truncation answers EROFS (ops.c).
+ *    never changes).
  *  - A ctl file's text (a status, the stats) is made when its name is looked
  *    up and kept in its node, a new node at each lookup (nodes.c): a reader
- *    sees one text from the first byte to the last, of the size stat showed,
- *    and the next open of the path gets the text of then.
+ *    sees one text from the first byte to the last, and the next open of the
+ *    path gets the text of then.
+ *
+ * On a read-write mount every open reaches us: an open for writing of a data
+ * file fails there (EROFS), before the kernel could put a writer's bytes in
+ * the pages other readers share; ctl files are opened for direct I/O (their
+ * size shows 0, so that the shell's `>>` writes at offset 0 too).  On a
+ * read-only mount (-o ro) the VFS refuses every open for writing itself, so
+ * where the kernel supports it (Linux 3.14+: FUSE_CAP_NO_OPEN_SUPPORT) open
+ * answers ENOSYS once and the kernel then opens and releases every file
+ * without asking us, which saves an OPEN and a RELEASE per file read; a ctl
+ * file then shows its text's size, and its pages are cached as any file's.
  *
  * Creating a ctl file (the shell's `>` for a sync the base does not hold)
  * makes its node for the write that runs the operation.
@@ -71,7 +75,10 @@ void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fi->fh = 0;
-    fi->keep_cache = 1; /* a data value and a ctl node's text never change */
+    if (n->kind == K_FILE)
+        fi->keep_cache = 1; /* a version's value never changes */
+    else
+        fi->direct_io = 1; /* the size shows 0: every read reaches the node's text */
     fuse_reply_open(req, fi);
 }
 

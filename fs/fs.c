@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-struct fs *fs_new(double version_max_age, int strict_open, int readdirplus_always)
+struct fs *fs_new(double version_max_age, int read_only, int readdirplus_always)
 {
     struct fs *fs = calloc(1, sizeof *fs);
     if (!fs)
@@ -26,7 +26,7 @@ struct fs *fs_new(double version_max_age, int strict_open, int readdirplus_alway
     fs->owner = getuid();
     fs->group = getgid();
     fs->version_max_age = version_max_age;
-    fs->strict_open = strict_open;
+    fs->read_only = read_only;
     fs->readdirplus_always = readdirplus_always;
     fs->mount_time = time(NULL);
     fs->root_mtime.tv_sec = fs->statuses_mtime.tv_sec = fs->mount_time;

@@ -189,7 +189,7 @@ struct fs {
     struct fs_request_counter requests[FS_REQ_COUNT];
     int no_opendir;                          /* opendir answers ENOSYS (op_init) */
     int no_open;                             /* open answers ENOSYS (op_init) */
-    int strict_open;                         /* -o strict_open: every open reaches us */
+    int read_only;                           /* mounted -o ro */
     int readdirplus_always;                  /* -o readdirplus=always */
     struct dir_handle *cursors[DIR_CURSORS]; /* listings without handles; empty slots NULL */
     uint64_t cursor_clock;                   /* for evicting the least recently used */
@@ -201,7 +201,7 @@ struct fs {
     struct value_entry *values[VALUE_CACHE_SLOTS]; /* empty slots NULL */
     size_t value_bytes;                            /* of entries not yet freed */
     uint64_t value_clock;                          /* for evicting the least recently used */
-    uint64_t value_hits, value_misses;             /* reads served from it, reads that filled it */
+    uint64_t value_hits, value_misses; /* reads served from it; RocksDB reads of such values */
 };
 
 /* The per-mount state of a request. */
@@ -244,7 +244,7 @@ extern const struct fuse_lowlevel_ops fs_ops;
 
 /* The file system's state, before it has a store: fuse_session_new() needs it
  * as userdata before the daemon forks, and RocksDB must be opened after. */
-struct fs *fs_new(double version_max_age, int strict_open, int readdirplus_always);
+struct fs *fs_new(double version_max_age, int read_only, int readdirplus_always);
 /* Gives the file system its store (borrowed until fs_free) and starts its
  * background sweeper.  Returns 0 or a negative errno. */
 int fs_start(struct fs *fs, engine *e);

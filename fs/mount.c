@@ -49,9 +49,9 @@ static const char usage[] =
     "  -o readdirplus=always    every listing page with attributes (no LOOKUP per file\n"
     "                           for du or tar, but a node per entry for find too);\n"
     "                           default auto: the kernel decides per directory\n"
-    "  -o strict_open           every open reaches the daemon: an open for writing of a\n"
-    "                           data file fails at open (EROFS), at two requests more\n"
-    "                           per file read\n"
+    "  -o ro                    read-only: ctl/ takes no writes, and the kernel opens\n"
+    "                           files without asking the daemon (two requests less\n"
+    "                           per file read)\n"
     "  -o OPT                   any FUSE mount option: allow_other,\n"
     "                           default_permissions, ro, fsname=..., debug, ...\n";
 
@@ -62,7 +62,7 @@ struct mount_args {
     int debug;
     double version_max_age;
     unsigned threads;
-    int strict_open;
+    int read_only; /* "ro" among the FUSE options (the last of ro and rw wins) */
     int readdirplus_always;
     char *fuse_opts; /* comma-separated options for libfuse, or NULL */
 };
@@ -143,8 +143,6 @@ static int take_options(struct mount_args *a, const char *list)
                 return 2;
             }
             a->readdirplus_always = !strcmp(opt + 12, "always");
-        } else if (!strcmp(opt, "strict_open")) {
-            a->strict_open = 1;
         } else if (!strcmp(opt, "foreground")) {
             a->foreground = 1;
         } else if (!strcmp(opt, "debug")) {
@@ -155,6 +153,8 @@ static int take_options(struct mount_args *a, const char *list)
                    !strcmp(opt, "defaults")) {
             /* fstab-only words that may reach us; they mean nothing to FUSE */
         } else {
+            if (!strcmp(opt, "ro") || !strcmp(opt, "rw")) /* passed on to FUSE too */
+                a->read_only = opt[1] == 'o';
             size_t old = a->fuse_opts ? strlen(a->fuse_opts) : 0, len = strlen(opt);
             char *joined = realloc(a->fuse_opts, old + len + 2);
             if (!joined) {
@@ -317,7 +317,7 @@ int fs_main(int argc, char **argv)
         fuse_opt_add_arg(&args, a.fuse_opts);
     }
 
-    struct fs *fs = nomem ? NULL : fs_new(a.version_max_age, a.strict_open, a.readdirplus_always);
+    struct fs *fs = nomem ? NULL : fs_new(a.version_max_age, a.read_only, a.readdirplus_always);
     struct fuse_session *se = fs ? fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs) : NULL;
     status = 1;
     if (!fs) {

@@ -367,7 +367,8 @@ void node_fill_attr(struct fs *fs, const struct node *n, struct stat *st)
     } else {
         st->st_mode = S_IFREG | (n->kind == K_CTL_STATS ? 0444 : 0644);
         st->st_nlink = 1;
-        st->st_size = (off_t)n->size; /* the text's, made at lookup */
+        /* the text's, made at lookup, where reads are cached (file.c) */
+        st->st_size = fs->no_open ? (off_t)n->size : 0;
     }
 }
 

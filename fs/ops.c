@@ -317,8 +317,9 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct fs *fs = userdata;
-    /* Files opened by the kernel alone (file.c), unless -o strict_open. */
-    fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->strict_open;
+    /* Files opened by the kernel alone (file.c) on a read-only mount, where
+     * the VFS refuses every open for writing. */
+    fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && fs->read_only;
     /* Directories opened by the kernel alone (dir.c), unless turned off for
      * a comparison (tools/dev/bench_fs.sh): SYNCSTORE_FS_OPENDIR=1. */
     const char *opendir = getenv("SYNCSTORE_FS_OPENDIR");

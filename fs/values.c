@@ -99,7 +99,12 @@ static void entry_use(struct fs *fs, struct value_entry *v, struct value_ref *ou
  * it fits: room is made by evicting the least recently used. */
 static void values_keep(struct fs *fs, struct node *n, struct value_ref *r)
 {
-    if (r->len > VALUE_CACHE_BYTES)
+    /* the bytes of entries evicted but still in use stay counted until
+     * freed: evict nothing when they leave no room */
+    size_t cached = 0;
+    for (size_t i = 0; i < VALUE_CACHE_SLOTS; i++)
+        cached += fs->values[i] ? fs->values[i]->len : 0;
+    if (r->len > VALUE_CACHE_BYTES || fs->value_bytes - cached + r->len > VALUE_CACHE_BYTES)
         return;
     struct value_entry *v = calloc(1, sizeof *v);
     if (!v)
@@ -161,13 +166,13 @@ int value_get(struct fs *fs, struct node *n, uint64_t end, struct value_ref *out
 
     pthread_mutex_lock(&fs->lock);
     version_snap_put(fs, s);
-    if (!rc && end < out->len) {                /* more reads will follow */
+    if (!rc && end < out->len) { /* more reads will follow */
+        fs->value_misses++;
         if ((v = values_find(fs, n)) != NULL) { /* another request kept it meanwhile */
             engine_value_free(out->own);
             out->own = NULL;
             entry_use(fs, v, out);
         } else {
-            fs->value_misses++;
             values_keep(fs, n, out);
         }
     }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark of the mounted view (issues 4 and 12): one sync of N grants (default
 # 100,000, about 300,000 files) mounted, against the same tree copied to files on
-# the store's own filesystem (ext4 here) and to tmpfs, in one run; and the mount
-# once more with files opened through us (-o strict_open: every file read an
-# OPEN and a RELEASE), as before files were opened by the kernel alone; and
-# once with -o readdirplus=always (every listing page with attributes).  The mount is read-write (ctl/ takes writes); mounted -o ro, the
-# kernel also skips the GETATTR it sends for each directory a traversal lists
-# (after a readdir it marks atime stale unless the whole mount is read-only).
+# the store's own filesystem (ext4 here) and to tmpfs, in one run.  The mount
+# three ways: rw (the default: ctl/ takes writes, every file read an OPEN and a
+# RELEASE, and the kernel asks again for the attributes of each directory
+# listed and each file read, whose access time it marks stale), ro (-o ro:
+# files opened by the kernel alone, no access-time GETATTRs), and ro+plus
+# (-o ro,readdirplus=always: every listing page with attributes).
 #   cold = the operation right after the caches are dropped (mount: a fresh mount too)
 #   warm = the same traversal again
 # Plus: cat of one 64 MiB value, and a compaction by `echo > ctl/compact` against
@@ -72,15 +72,15 @@ fusermount3 -u "$mnt"
 
 declare -A T
 ops=("find . -type f" "ls -lR" "du -s" "tar cf - . | wc -c" "grep -rl user-0000001 .")
-wheres=(mount plus strict ext4 tmpfs)
+wheres=(ro roplus rw ext4 tmpfs)
 # Each operation starts cold: caches dropped and, for the mount, a fresh mount.
 start() { # WHERE: drops the caches, (re)mounts, sets dir
   mountpoint -q "$mnt" && fusermount3 -u "$mnt"
   drop_caches
   case $1 in
-  mount) "$bin" mount "$work/base" "$mnt" && dir=$mnt/S ;;
-  strict) "$bin" mount "$work/base" "$mnt" -o strict_open && dir=$mnt/S ;;
-  plus) "$bin" mount "$work/base" "$mnt" -o readdirplus=always && dir=$mnt/S ;;
+  rw) "$bin" mount "$work/base" "$mnt" && dir=$mnt/S ;;
+  ro) "$bin" mount "$work/base" "$mnt" -o ro && dir=$mnt/S ;;
+  roplus) "$bin" mount "$work/base" "$mnt" -o ro,readdirplus=always && dir=$mnt/S ;;
   ext4) dir=$ext4/S ;;
   tmpfs) dir=$tmpfs/S ;;
   esac
@@ -103,34 +103,33 @@ for where in "${wheres[@]}"; do
   mountpoint -q "$mnt" && fusermount3 -u "$mnt"
 done
 
-printf '\n%s files (keys) in the sync; times in seconds; "strict" is the mount with\n' "$files"
-printf -- '-o strict_open (every file opened through the daemon), "plus" with -o readdirplus=always;\n'
-printf 'ratios are the mount over ext4\n\n'
+printf '\n%s files (keys) in the sync; times in seconds; ro = -o ro, ro+plus = -o ro,readdirplus=always,\n' "$files"
+printf 'rw = the default; ratios over ext4\n\n'
 for temp in cold warm; do
   target=$([ $temp = cold ] && echo '<= 1x' || echo '<= 1.5x')
-  printf '| %s | mount | plus | strict | ext4 | tmpfs | mount / ext4 | plus / ext4 | target | mount / tmpfs |\n' "$temp"
-  printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+  printf '| %s | ro | ro+plus | rw | ext4 | tmpfs | ro / ext4 | ro+plus / ext4 | rw / ext4 | target | ro / tmpfs |\n' "$temp"
+  printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
   for op in "${ops[@]}"; do
-    m=${T[mount,$temp,$op]} o=${T[strict,$temp,$op]} e=${T[ext4,$temp,$op]} t=${T[tmpfs,$temp,$op]}
-    p=${T[plus,$temp,$op]}
-    printf '| `%s` | %.3f | %.3f | %.3f | %.3f | %.3f | %.2fx | %.2fx | %s | %.2fx |\n' "$op" "$m" "$p" "$o" \
-      "$e" "$t" "$(awk "BEGIN{print $m / $e}")" "$(awk "BEGIN{print $p / $e}")" "$target" \
-      "$(awk "BEGIN{print $m / $t}")"
+    m=${T[ro,$temp,$op]} o=${T[rw,$temp,$op]} e=${T[ext4,$temp,$op]} t=${T[tmpfs,$temp,$op]}
+    p=${T[roplus,$temp,$op]}
+    printf '| `%s` | %.3f | %.3f | %.3f | %.3f | %.3f | %.2fx | %.2fx | %.2fx | %s | %.2fx |\n' "$op" "$m" "$p" \
+      "$o" "$e" "$t" "$(awk "BEGIN{print $m / $e}")" "$(awk "BEGIN{print $p / $e}")" \
+      "$(awk "BEGIN{print $o / $e}")" "$target" "$(awk "BEGIN{print $m / $t}")"
   done
   echo
 done
 printf 'FUSE requests per operation (deltas of /ctl/stats "requests")\n\n'
-printf '| operation | mount cold | mount warm | plus cold | plus warm | strict cold | strict warm |\n| --- | --- | --- | --- | --- | --- | --- |\n'
+printf '| operation | ro cold | ro warm | ro+plus cold | ro+plus warm | rw cold | rw warm |\n| --- | --- | --- | --- | --- | --- | --- |\n'
 for op in "${ops[@]}"; do
-  printf '| `%s` | %s | %s | %s | %s | %s | %s |\n' "$op" "${R[mount,cold,$op]}" "${R[mount,warm,$op]}" \
-    "${R[plus,cold,$op]}" "${R[plus,warm,$op]}" \
-    "${R[strict,cold,$op]}" "${R[strict,warm,$op]}"
+  printf '| `%s` | %s | %s | %s | %s | %s | %s |\n' "$op" "${R[ro,cold,$op]}" "${R[ro,warm,$op]}" \
+    "${R[roplus,cold,$op]}" "${R[roplus,warm,$op]}" \
+    "${R[rw,cold,$op]}" "${R[rw,warm,$op]}"
 done
 gbs() { awk "BEGIN{print 64 * 1048576 / $1 / 1e9}"; }
 printf '\n`cat` of one 64 MiB value, cold: %.3f s through the mount (%.2f GB/s, target >= 1 GB/s), %.3f s on ext4, %.3f s on tmpfs\n' \
-  "${T[mount,cat]}" "$(gbs "${T[mount,cat]}")" "${T[ext4,cat]}" "${T[tmpfs,cat]}"
-printf '`cat` again, the file'"'"'s pages dropped: %.3f s through the mount (%.2f GB/s; strict %.3f s), %.3f s on ext4, %.3f s on tmpfs\n' \
-  "${T[mount,cat2]}" "$(gbs "${T[mount,cat2]}")" "${T[strict,cat2]}" "${T[ext4,cat2]}" "${T[tmpfs,cat2]}"
+  "${T[ro,cat]}" "$(gbs "${T[ro,cat]}")" "${T[ext4,cat]}" "${T[tmpfs,cat]}"
+printf '`cat` again, the file'"'"'s pages dropped: %.3f s through the -o ro mount (%.2f GB/s; rw %.3f s), %.3f s on ext4, %.3f s on tmpfs\n' \
+  "${T[ro,cat2]}" "$(gbs "${T[ro,cat2]}")" "${T[rw,cat2]}" "${T[ext4,cat2]}" "${T[tmpfs,cat2]}"
 
 echo
 echo "== a 5,000-grant sync: the mount against libfuse's passthrough_ll over a tmpfs copy"
