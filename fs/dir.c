@@ -79,19 +79,12 @@ static int dir_add(struct dir_out *o, const char *name, enum kind kind, struct v
         if (want > o->size - o->used)
             return 0;
         struct node *n = NULL;
+        /* A ctl file gets no node (and no lookup) here: its text is made at
+         * the lookup of its name (file.c), which a reader of it sends. */
         int ctl_file = kind == K_COMPACT_FILE || kind == K_DELETE_FILE || kind == K_CTL_STATS;
-        if (ctl_file) {
-            /* no node (and no lookup) for it: its text is made at the lookup
-             * of its name (file.c), which a reader of it sends */
-            e.attr.st_mode = S_IFREG;
-            e.attr.st_ino = 1; /* readdir(3) skips an entry of inode 0 */
-            fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, name, &e, next);
-            o->used += want;
-            h->next_off = next;
-            return 1;
-        } else if (fixed_ino) {
+        if (fixed_ino) {
             n = node_of_ino(fs, fixed_ino);
-        } else {
+        } else if (!ctl_file) {
             /* The analyzer loses fs through the ino <-> pointer casts above. */
             pthread_mutex_lock(&fs->lock); // NOLINT(clang-analyzer-core.NonNullParamChecker)
             n = node_get(fs, o->dir, name, kind, ver, bucket, prefix, prefix_len, size);
@@ -99,7 +92,10 @@ static int dir_add(struct dir_out *o, const char *name, enum kind kind, struct v
             if (!n)
                 return 0;
         }
-        if (!strcmp(name, ".") || !strcmp(name, "..")) {
+        if (ctl_file) {
+            e.attr.st_mode = S_IFREG;
+            e.attr.st_ino = 1; /* readdir(3) skips an entry of inode 0 */
+        } else if (!strcmp(name, ".") || !strcmp(name, "..")) {
             e.attr.st_mode = S_IFDIR;
             e.attr.st_ino = fixed_ino;
         } else {

@@ -46,25 +46,6 @@ static int node_part_of_parent(const struct node *n)
     return (n->kind == K_DIR || n->kind == K_FILE) && n->parent->kind == K_DIR;
 }
 
-size_t node_key(const struct node *n, char *buf)
-{
-    size_t len = 0;
-    for (const struct node *m = n;; m = m->parent) {
-        len += m->part_len;
-        if (!node_part_of_parent(m))
-            break;
-    }
-    size_t at = len;
-    for (const struct node *m = n;; m = m->parent) {
-        at -= m->part_len;
-        memcpy(buf + at, node_strings(m), m->part_len);
-        if (!node_part_of_parent(m))
-            break;
-    }
-    buf[len] = '\0';
-    return len;
-}
-
 /* The length of node_key(n). */
 static size_t node_key_len(const struct node *n)
 {
@@ -74,6 +55,19 @@ static size_t node_key_len(const struct node *n)
         if (!node_part_of_parent(m))
             return len;
     }
+}
+
+size_t node_key(const struct node *n, char *buf)
+{
+    size_t len = node_key_len(n), at = len;
+    for (const struct node *m = n;; m = m->parent) {
+        at -= m->part_len;
+        memcpy(buf + at, node_strings(m), m->part_len);
+        if (!node_part_of_parent(m))
+            break;
+    }
+    buf[len] = '\0';
+    return len;
 }
 
 /* What identifies a node besides its kind: its parent, its version, its part

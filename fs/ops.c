@@ -321,7 +321,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
      * the VFS refuses every open for writing. */
     fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && fs->read_only;
     /* Directories opened by the kernel alone (dir.c), unless turned off for
-     * a comparison (tools/dev/bench_fs.sh): SYNCSTORE_FS_OPENDIR=1. */
+     * a comparison (BENCHMARKS.md, issue 12): SYNCSTORE_FS_OPENDIR=1. */
     const char *opendir = getenv("SYNCSTORE_FS_OPENDIR");
     fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) && !(opendir && *opendir == '1');
     /* readdirplus when the reader goes on to stat the entries (ls -l, du,

@@ -32,6 +32,18 @@ int pbj_wkt_read(const uint8_t *data, size_t len, const enum pb_wire_type *types
     return rc;
 }
 
+/* A fraction of a second as the JSON mapping writes it: 3, 6 or 9 digits,
+ * none for 0. */
+static void add_fraction(struct buf *b, int64_t nanos)
+{
+    if (nanos % 1000000 == 0 && nanos)
+        buf_addf(b, ".%03d", (int)(nanos / 1000000));
+    else if (nanos % 1000 == 0 && nanos)
+        buf_addf(b, ".%06d", (int)(nanos / 1000));
+    else if (nanos)
+        buf_addf(b, ".%09d", (int)nanos);
+}
+
 int pb_json_timestamp(struct buf *b, int64_t secs, int64_t nanos)
 {
     /* google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31 */
@@ -43,14 +55,8 @@ int pb_json_timestamp(struct buf *b, int64_t secs, int64_t nanos)
         return -EINVAL;
     buf_addf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (nanos % 1000000 == 0 && nanos)
-        buf_addf(b, ".%03dZ\"", (int)(nanos / 1000000));
-    else if (nanos % 1000 == 0 && nanos)
-        buf_addf(b, ".%06dZ\"", (int)(nanos / 1000));
-    else if (nanos)
-        buf_addf(b, ".%09dZ\"", (int)nanos);
-    else
-        buf_adds(b, "Z\"");
+    add_fraction(b, nanos);
+    buf_adds(b, "Z\"");
     return buf_error(b);
 }
 
@@ -63,12 +69,7 @@ static int duration_json(struct buf *b, int64_t secs, int64_t nanos)
     uint64_t s = secs < 0 ? (uint64_t)-secs : (uint64_t)secs;
     int64_t ns = nanos < 0 ? -nanos : nanos;
     buf_addf(b, "\"%s%" PRIu64, sign, s);
-    if (ns % 1000000 == 0 && ns)
-        buf_addf(b, ".%03d", (int)(ns / 1000000));
-    else if (ns % 1000 == 0 && ns)
-        buf_addf(b, ".%06d", (int)(ns / 1000));
-    else if (ns)
-        buf_addf(b, ".%09d", (int)ns);
+    add_fraction(b, ns);
     buf_adds(b, "s\"");
     return buf_error(b);
 }
